@@ -1,0 +1,70 @@
+"""ember: a deep learning framework on NumPy — eager tensors with autograd (PyTorch names),
+graph mode, Keras- and fastai-style training, ONNX deployment.
+
+    import ember as em
+    x = em.tensor([[1.0, 2.0]], requires_grad=True)
+    (x * x).sum().backward()
+    x.grad  # tensor([[2., 4.]])
+"""
+from .dtypes import (  # noqa: F401
+    bfloat16, bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16,
+    int32, int64, promote_types, result_type, set_default_dtype, uint8)
+from .dtypes import float16 as half, float32 as float, float64 as double  # noqa: F401
+from .dtypes import int16 as short, int32 as int, int64 as long  # noqa: F401
+from .backend import Device, device  # noqa: F401
+from .tensor import Tensor  # noqa: F401
+from . import autograd  # noqa: F401
+from .autograd import (  # noqa: F401
+    enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+    set_grad_enabled)
+from .autograd.functional import grad, value_and_grad  # noqa: F401
+from .ops.arithmetic import (  # noqa: F401
+    cast, add, sub, rsub, mul, trunc_div, div, true_divide, divide, floor_divide,
+    remainder, fmod, pow, float_power, maximum, minimum, fmax, fmin, atan2, arctan2, lerp,
+    addcmul, addcdiv, neg, negative, positive)
+from .ops.unary import (  # noqa: F401
+    exp, exp2, expm1, log, log2, log10, log1p, sqrt, rsqrt, sin, cos, tan, asin, acos,
+    atan, sinh, cosh, tanh, asinh, acosh, atanh, reciprocal, erf, erfc, abs, sign, sgn,
+    floor, ceil, trunc, fix, frac, square, absolute, round, logit)
+from .ops.activation import (  # noqa: F401
+    relu, sigmoid, gelu, silu, softplus, softmax, log_softmax)
+from .ops.comparison import (  # noqa: F401
+    eq, ne, lt, le, gt, ge, less, less_equal, greater, greater_equal, not_equal,
+    logical_and, logical_or, logical_xor, bitwise_and, bitwise_or, bitwise_xor,
+    logical_not, isnan, isinf, isfinite, isposinf, isneginf, signbit, bitwise_not, equal,
+    allclose, isclose, where, clamp, clip, clamp_min, clamp_max)
+from .ops.reduction import (  # noqa: F401
+    sum, mean, nansum, nanmean, prod, amax, amin, max, min, argmax, argmin, var, std,
+    var_mean, std_mean, logsumexp, cumsum, cumprod, norm, all, any, count_nonzero)
+from .ops.shape import (  # noqa: F401
+    reshape, view, view_as, reshape_as, flatten, ravel, unflatten, permute, transpose,
+    swapaxes, swapdims, t, movedim, moveaxis, squeeze, unsqueeze, expand, expand_as,
+    broadcast_to, broadcast_shapes, broadcast_tensors, atleast_1d, atleast_2d, clone,
+    contiguous, cat, concat, concatenate, stack, hstack, vstack, narrow, select, split,
+    chunk, tensor_split, unbind, flip, fliplr, flipud, roll, repeat, tile,
+    repeat_interleave, triu, tril, diagonal, trace, pad)
+from .ops.indexing import (  # noqa: F401
+    index_put, gather, scatter, scatter_add, take_along_dim, index_select, index_add,
+    masked_fill, masked_select, nonzero, argwhere)
+from .ops.linalg import (  # noqa: F401
+    matmul, mm, bmm, mv, dot, inner, outer, ger, einsum, tensordot)
+from .ops.sorting import (  # noqa: F401
+    sort, argsort, msort, topk, kthvalue, median, unique)
+from .ops.creation import (  # noqa: F401
+    tensor, as_tensor, asarray, from_numpy, from_dlpack, zeros, ones, empty, full,
+    zeros_like, ones_like, empty_like, full_like, arange, linspace, logspace, eye)
+from .ops.random import (  # noqa: F401
+    Generator, default_generator, manual_seed, seed, initial_seed, get_rng_state,
+    set_rng_state, rand, randn, randint, randperm, normal, rand_like, randn_like,
+    randint_like, bernoulli, multinomial)
+from . import ops  # noqa: F401,E402
+
+__version__ = "0.1.0"
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> int:
+    return input.numel()

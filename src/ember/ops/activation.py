@@ -1,0 +1,167 @@
+"""Activation functions that are primitives (fused forward and backward): relu, sigmoid, gelu,
+silu, softplus, softmax, log_softmax. Composite activations live in ``ember.nn.functional``."""
+from __future__ import annotations
+
+import math
+
+from ..errors import check_dim
+from ..tensor import Tensor
+from .registry import apply, register
+from .unary import _float_input
+
+
+@register("relu", saves=(), saves_output=True)
+def _relu(xp, x):
+    return xp.maximum(x, 0).astype(x.dtype, copy=False)
+
+
+@_relu.def_backward
+def _(node, g):
+    return (g * (node.output().detach() > 0).type(g.dtype),)
+
+
+def relu(input: Tensor) -> Tensor:
+    return apply(_relu, (input,))
+
+
+@register("sigmoid", saves=(), saves_output=True)
+def _sigmoid(xp, x):
+    # 0.5 * (1 + tanh(x/2)) is sigmoid without overflow in exp for large |x|
+    return (0.5 * (1 + xp.tanh(0.5 * x))).astype(x.dtype, copy=False)
+
+
+@_sigmoid.def_backward
+def _(node, g):
+    s = node.output()
+    return (g * s * (1 - s),)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return apply(_sigmoid, (_float_input(input),))
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+
+
+@register("gelu")
+def _gelu(xp, x, approximate="none"):
+    if approximate == "tanh":
+        return (0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)))).astype(
+            x.dtype, copy=False)
+    from .unary import _erf_forward
+    return (0.5 * x * (1 + _erf_forward(xp, x * _INV_SQRT_2))).astype(x.dtype, copy=False)
+
+
+@_gelu.def_backward
+def _(node, g):
+    x = node.inputs[0]
+    if (node.attrs or {}).get("approximate") == "tanh":
+        inner = _SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
+        t = inner.tanh()
+        d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+        return (g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner),)
+    cdf = 0.5 * (1 + (x * _INV_SQRT_2).erf())
+    pdf = (-0.5 * x * x).exp() * (1 / math.sqrt(2 * math.pi))
+    return (g * (cdf + x * pdf),)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """GELU; ``approximate='tanh'`` uses the tanh formula (GPT-2's)."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return apply(_gelu, (input,), {"approximate": approximate} if approximate != "none"
+                 else None)
+
+
+@register("silu")
+def _silu(xp, x):
+    return (x * (0.5 * (1 + xp.tanh(0.5 * x)))).astype(x.dtype, copy=False)
+
+
+@_silu.def_backward
+def _(node, g):
+    x = node.inputs[0]
+    s = x.sigmoid()
+    return (g * s * (1 + x * (1 - s)),)
+
+
+def silu(input: Tensor) -> Tensor:
+    return apply(_silu, (input,))
+
+
+@register("softplus")
+def _softplus(xp, x, beta=1.0, threshold=20.0):
+    bx = beta * x
+    # log1p(exp(-|bx|)) + max(bx, 0) is log(1 + exp(bx)) without overflow
+    soft = (xp.log1p(xp.exp(-xp.abs(bx))) + xp.maximum(bx, 0)) / beta
+    return xp.where(bx > threshold, x, soft).astype(x.dtype, copy=False)
+
+
+@_softplus.def_backward
+def _(node, g):
+    x = node.inputs[0]
+    a = node.attrs or {}
+    beta, threshold = a.get("beta", 1.0), a.get("threshold", 20.0)
+    from .comparison import where
+    return (where(x * beta > threshold, g, g * (x * beta).sigmoid()),)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    attrs = None if (beta, threshold) == (1.0, 20.0) else {"beta": beta, "threshold": threshold}
+    return apply(_softplus, (input,), attrs)
+
+
+# ----- softmax family -----------------------------------------------------------------------
+
+
+@register("softmax", saves=(), saves_output=True)
+def _softmax(xp, x, dim):
+    e = xp.exp(x - x.max(axis=dim, keepdims=True))
+    e /= e.sum(axis=dim, keepdims=True)
+    return e
+
+
+@_softmax.def_backward
+def _(node, g):
+    y = node.output()
+    dim = node.attrs["dim"]
+    return (y * (g - (g * y).sum(dim, keepdim=True)),)
+
+
+@register("log_softmax", saves=(), saves_output=True)
+def _log_softmax(xp, x, dim):
+    shifted = x - x.max(axis=dim, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+
+
+@_log_softmax.def_backward
+def _(node, g):
+    y = node.output()
+    dim = node.attrs["dim"]
+    return (g - y.exp() * g.sum(dim, keepdim=True),)
+
+
+def _softmax_args(op, input, dim, dtype):
+    if dim is None:
+        # PyTorch's legacy implicit choice: dim 0 for 0-, 1- and 3-d inputs, else 1
+        dim = 0 if input.ndim in (0, 1, 3) else 1
+    dim = check_dim(op, dim, input.ndim)
+    if dtype is not None:
+        input = input.to(dtype)
+    return _float_input(input), dim
+
+
+def softmax(input: Tensor, dim=None, dtype=None) -> Tensor:
+    """Softmax along ``dim``; stable for huge logits (the max is subtracted first)."""
+    x, dim = _softmax_args("softmax", input, dim, dtype)
+    if x.ndim == 0:
+        return apply(_softmax, (x.reshape(1),), {"dim": 0}).reshape(())
+    return apply(_softmax, (x,), {"dim": dim})
+
+
+def log_softmax(input: Tensor, dim=None, dtype=None) -> Tensor:
+    x, dim = _softmax_args("log_softmax", input, dim, dtype)
+    if x.ndim == 0:
+        return apply(_log_softmax, (x.reshape(1),), {"dim": 0}).reshape(())
+    return apply(_log_softmax, (x,), {"dim": dim})

@@ -1,0 +1,319 @@
+"""Arithmetic: add, sub, mul, div, pow, neg and friends, plus dtype casts."""
+from __future__ import annotations
+
+from .. import dtypes as _dt
+from ..tensor import Tensor
+from .promotion import broadcast_error, operands, sum_to
+from .registry import apply, register
+
+# ----- cast ---------------------------------------------------------------------------------
+
+
+@register("cast", saves=())
+def _cast(xp, x, *, dtype):
+    return x.astype(dtype)
+
+
+@_cast.def_backward
+def _(node, g):
+    x = node.inputs[0]
+    if x._data.dtype.kind not in "f" and x._data.dtype != _dt._BF16:
+        return (None,)
+    return (cast(g, x.dtype),)
+
+
+def cast(x: Tensor, dtype) -> Tensor:
+    """Convert ``x`` to ``dtype`` (differentiable between float dtypes)."""
+    d = _dt.as_dtype(dtype)
+    if x._data.dtype == d.np:
+        return x
+    return apply(_cast, (x,), {"dtype": d.np})
+
+
+# ----- binary ops ---------------------------------------------------------------------------
+
+
+def _binary(op, name, a, b, to_float=False):
+    a, b = operands(name, a, b, to_float=to_float)
+    try:
+        return apply(op, (a, b))
+    except ValueError:
+        broadcast_error(name, a, b)
+        raise
+
+
+@register("add", saves=())
+def _add(xp, a, b):
+    return a + b
+
+
+@_add.def_backward
+def _(node, g):
+    a, b = node.inputs
+    return sum_to(g, a._data.shape), sum_to(g, b._data.shape)
+
+
+def add(input, other, *, alpha=1):
+    """``input + alpha * other`` with broadcasting."""
+    if alpha != 1:
+        other = mul(other, alpha)
+    return _binary(_add, "add", input, other)
+
+
+@register("sub", saves=())
+def _sub(xp, a, b):
+    return a - b
+
+
+@_sub.def_backward
+def _(node, g):
+    a, b = node.inputs
+    return sum_to(g, a._data.shape), sum_to(-g, b._data.shape)
+
+
+def sub(input, other, *, alpha=1):
+    if isinstance(input, Tensor) and input._data.dtype.kind == "b" and \
+            isinstance(other, Tensor) and other._data.dtype.kind == "b":
+        raise TypeError("sub: subtraction of two bool tensors is not supported; use "
+                        "logical_xor() or the ^ operator instead")
+    if alpha != 1:
+        other = mul(other, alpha)
+    return _binary(_sub, "sub", input, other)
+
+
+def rsub(input, other, *, alpha=1):
+    return sub(other, input, alpha=alpha)
+
+
+@register("mul")
+def _mul(xp, a, b):
+    return a * b
+
+
+@_mul.def_backward
+def _(node, g):
+    a, b = node.inputs
+    return (sum_to(g * b, a._data.shape) if a.requires_grad else None,
+            sum_to(g * a, b._data.shape) if b.requires_grad else None)
+
+
+def mul(input, other):
+    return _binary(_mul, "mul", input, other)
+
+
+@register("div")
+def _div(xp, a, b):
+    return a / b
+
+
+@_div.def_backward
+def _(node, g):
+    a, b = node.inputs
+    ga = sum_to(g / b, a._data.shape) if a.requires_grad else None
+    gb = sum_to(-g * a / (b * b), b._data.shape) if b.requires_grad else None
+    return ga, gb
+
+
+@register("floor_divide")
+def _floor_divide(xp, a, b):
+    return xp.floor_divide(a, b)
+
+
+@register("remainder")
+def _remainder(xp, a, b):
+    return xp.remainder(a, b)  # Python's sign convention, as torch.remainder
+
+
+@_remainder.def_backward
+def _(node, g):
+    a, b = node.inputs
+    gb = None
+    if b.requires_grad:
+        gb = sum_to(-g * floor_divide(a.detach(), b.detach()), b._data.shape)
+    return sum_to(g, a._data.shape), gb
+
+
+@register("fmod")
+def _fmod(xp, a, b):
+    return xp.fmod(a, b)  # C's sign convention, as torch.fmod
+
+
+@_fmod.def_backward
+def _(node, g):
+    a, b = node.inputs
+    gb = None
+    if b.requires_grad:
+        gb = sum_to(-g * trunc_div(a.detach(), b.detach()), b._data.shape)
+    return sum_to(g, a._data.shape), gb
+
+
+@register("trunc_divide")
+def _trunc_divide(xp, a, b):
+    q = a / b
+    return xp.trunc(q).astype(q.dtype) if a.dtype.kind == "f" else \
+        (xp.sign(a) * xp.sign(b) * (xp.abs(a) // xp.abs(b))).astype(a.dtype)
+
+
+def trunc_div(a, b):
+    return _binary(_trunc_divide, "div", a, b)
+
+
+def div(input, other, *, rounding_mode=None):
+    """True division (ints give the default float); ``rounding_mode`` 'floor' or 'trunc'."""
+    if rounding_mode is None:
+        return _binary(_div, "div", input, other, to_float=True)
+    if rounding_mode == "floor":
+        return floor_divide(input, other)
+    if rounding_mode == "trunc":
+        return trunc_div(input, other)
+    raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got "
+                     f"{rounding_mode!r}")
+
+
+true_divide = divide = div
+
+
+def floor_divide(input, other):
+    return _binary(_floor_divide, "floor_divide", input, other)
+
+
+def remainder(input, other):
+    return _binary(_remainder, "remainder", input, other)
+
+
+def fmod(input, other):
+    return _binary(_fmod, "fmod", input, other)
+
+
+@register("pow")
+def _pow(xp, a, b):
+    return xp.power(a, b)
+
+
+@_pow.def_backward
+def _(node, g):
+    a, b = node.inputs
+    ga = gb = None
+    if a.requires_grad:
+        ga = sum_to(g * b * a ** (b - 1), a._data.shape)
+    if b.requires_grad:
+        # d/db a^b = a^b log a; define 0 where a == 0 (PyTorch masks those the same way)
+        from .comparison import where
+        out = node.output()
+        safe = where(a == 0, 1.0, a)
+        gb = sum_to(g * out * safe.log(), b._data.shape)
+    return ga, gb
+
+
+def pow(input, exponent):
+    if isinstance(input, Tensor) and input._data.dtype.kind in "iu" and \
+            not isinstance(exponent, Tensor) and isinstance(exponent, int) and exponent < 0:
+        raise RuntimeError(f"pow: integers to negative integer powers are not allowed "
+                           f"(input {input.dtype}, exponent {exponent})")
+    if isinstance(exponent, (int, float)) and not isinstance(exponent, bool) and \
+            isinstance(input, Tensor):
+        if exponent == 2:  # x*x is exact and several times faster than power()
+            return mul(input, input)
+        if exponent == 1:
+            return input.clone()
+    return _binary(_pow, "pow", input, exponent)
+
+
+float_power = pow
+
+
+@register("maximum")
+def _maximum(xp, a, b):
+    return xp.maximum(a, b)
+
+
+@register("minimum")
+def _minimum(xp, a, b):
+    return xp.minimum(a, b)
+
+
+def _minmax_backward(node, g):
+    # The larger (smaller) input gets the gradient; ties split it, as PyTorch does.
+    a, b = node.inputs
+    out = node.output().detach()
+    ma = (a.detach() == out).type(g.dtype)
+    mb = (b.detach() == out).type(g.dtype)
+    share = ma + mb
+    return (sum_to(g * ma / share, a._data.shape) if a.requires_grad else None,
+            sum_to(g * mb / share, b._data.shape) if b.requires_grad else None)
+
+
+_maximum.def_backward(_minmax_backward)
+_minimum.def_backward(_minmax_backward)
+
+
+def maximum(input, other):
+    return _binary(_maximum, "maximum", input, other)
+
+
+def minimum(input, other):
+    return _binary(_minimum, "minimum", input, other)
+
+
+fmax = maximum
+fmin = minimum
+
+
+@register("atan2")
+def _atan2(xp, a, b):
+    return xp.arctan2(a, b)
+
+
+@_atan2.def_backward
+def _(node, g):
+    a, b = node.inputs
+    denom = a * a + b * b
+    return (sum_to(g * b / denom, a._data.shape) if a.requires_grad else None,
+            sum_to(-g * a / denom, b._data.shape) if b.requires_grad else None)
+
+
+def atan2(input, other):
+    return _binary(_atan2, "atan2", input, other, to_float=True)
+
+
+arctan2 = atan2
+
+
+def lerp(input, end, weight):
+    """``input + weight * (end - input)``."""
+    return add(input, mul(weight, sub(end, input)))
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    return add(input, mul(mul(tensor1, tensor2), value))
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    return add(input, mul(div(tensor1, tensor2), value))
+
+
+# ----- negation -----------------------------------------------------------------------------
+
+
+@register("neg", saves=())
+def _neg(xp, x):
+    return -x
+
+
+@_neg.def_backward
+def _(node, g):
+    return (-g,)
+
+
+def neg(input):
+    if input._data.dtype.kind == "b":
+        raise TypeError("neg: negation, the `-` operator, on a bool tensor is not supported; "
+                        "use logical_not() or the ~ operator instead")
+    return apply(_neg, (input,))
+
+
+negative = neg
+
+
+def positive(input):
+    return input

@@ -1,0 +1,112 @@
+"""In-place variants (``add_``, ``mul_``, ``fill_``, ``copy_``, ``x[k] = v``...).
+
+Without autograd an in-place op writes straight into the tensor's memory. With autograd the
+op runs out of place on a shallow copy of the old tensor, the result is written into the
+tensor's memory, and the tensor takes over the result's graph node; its version counter goes
+up, so a backward rule that saved the old values finds out and raises. An in-place change of
+a view also rewrites the graph of the tensor it views (PyTorch's "rebase").
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _state
+from .. import dtypes as _dt
+from ..tensor import Tensor
+
+
+def _shallow(t: Tensor) -> Tensor:
+    s = Tensor._wrap(t._data, t._dev)
+    s._node = t._node
+    s.requires_grad = t.requires_grad
+    s._version = t._version
+    s._base = t._base
+    return s
+
+
+def _check_cast(op, self, result_dtype):
+    sd = self._data.dtype
+    if result_dtype == sd:
+        return
+    rc = _dt.from_numpy_dtype(result_dtype).category
+    if rc > _dt.from_numpy_dtype(sd).category:
+        raise RuntimeError(f"{op}: result type {_dt.from_numpy_dtype(result_dtype).name} can't "
+                           f"be cast to the desired output type {self.dtype.name} of the "
+                           f"in-place tensor (shape {tuple(self.shape)})")
+
+
+def _root(t: Tensor):
+    chain = []
+    while t._base is not None:
+        base, op, attrs = t._base
+        chain.append((op, attrs))
+        t = base
+    return t, chain
+
+
+def inplace(self: Tensor, compute, *, fast=None, op: str = "inplace", others=()):
+    """Run ``compute(old) -> Tensor`` and make ``self`` hold the result, in place.
+
+    ``fast()`` (optional) does the same directly on arrays when no graph is needed.
+    """
+    if _state.tracer is not None:
+        _state.tracer.inplace(self, op)
+    tracking = _state.grad_enabled and (self.requires_grad or any(
+        isinstance(o, Tensor) and o.requires_grad for o in others))
+    root = None
+    if tracking:
+        if self._node is None and self.requires_grad:
+            raise RuntimeError(f"{op}: a leaf Variable that requires grad (shape "
+                               f"{tuple(self.shape)}) is being used in an in-place operation; "
+                               f"wrap it in ember.no_grad() or clone it first")
+        if self._base is not None:
+            root, chain = _root(self)
+            if root._node is None and root.requires_grad:
+                raise RuntimeError(f"{op}: a view of a leaf Variable that requires grad is "
+                                   f"being used in an in-place operation")
+    if not tracking and fast is not None and self._data.flags.writeable:
+        fast()
+        self._version[0] += 1
+        return self
+    if tracking:
+        old = _shallow(self)
+        result = compute(old)
+    else:
+        from ..autograd.grad_mode import no_grad
+        with no_grad():
+            result = compute(self)
+    _check_cast(op, self, result._data.dtype)
+    if result.shape != self.shape:
+        raise RuntimeError(f"{op}: output with shape {tuple(self.shape)} doesn't match the "
+                           f"broadcast shape {tuple(result.shape)}")
+    if not self._data.flags.writeable:
+        raise RuntimeError(f"{op}: unsupported operation: the tensor (shape "
+                           f"{tuple(self.shape)}) is an expanded view whose elements share "
+                           f"memory; clone() it before writing in place")
+    if result._data is not self._data:
+        np.copyto(self._data, result._data, casting="unsafe")
+    self._version[0] += 1
+    if tracking:
+        if result._data.dtype != self._data.dtype:
+            result = result.to(self.dtype)
+        self._node = result._node
+        self.requires_grad = result.requires_grad
+        if root is not None:
+            _rebase(root, chain, self)
+    return self
+
+
+def _rebase(root: Tensor, chain, view: Tensor) -> None:
+    """After ``view`` changed in place, give ``root`` a node that writes the view's new value
+    into the region it covers (found by replaying the view ops on an index array)."""
+    from .indexing import _index_put
+    from .registry import apply
+    idx = np.arange(root._data.size).reshape(root.shape)
+    for op, attrs in reversed(chain):
+        idx = op.forward(np, idx, **attrs) if attrs else op.forward(np, idx)
+    old = _shallow(root)
+    flat_key = (np.asarray(idx).reshape(-1),)
+    new = apply(_index_put, (old.reshape(-1), view.reshape(-1)), {"key": flat_key})
+    new = new.reshape(root.shape)
+    root._node = new._node
+    root.requires_grad = True
