@@ -6,7 +6,13 @@ graph mode, Keras- and fastai-style training, ONNX deployment.
     (x * x).sum().backward()
     x.grad  # tensor([[2., 4.]])
 """
-from .dtypes import (  # noqa: F401
+import warnings as _warnings
+
+# NumPy warns on log(-1), 1/0...; PyTorch returns NaN/inf silently (anomaly mode finds them).
+# The filter only matches warnings raised from ember's own modules.
+_warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"ember(\.|$)")
+
+from .dtypes import (  # noqa: F401,E402
     bfloat16, bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16,
     int32, int64, promote_types, result_type, set_default_dtype, uint8)
 from .dtypes import float16 as half, float32 as float, float64 as double  # noqa: F401

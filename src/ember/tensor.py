@@ -381,12 +381,12 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
-        from .autograd.engine_api import backward
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
+        _backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
                  inputs=inputs)
 
 
 # Methods are the ops of ember.ops, bound by name: one op, one definition.
 from .ops import _tensor_methods  # noqa: E402
+from .autograd.engine_api import backward as _backward  # noqa: E402
 
 _tensor_methods.bind(Tensor)

@@ -11,7 +11,6 @@ def _as_list(x):
 
 
 def _root_grads(outputs, grad_outputs, op: str):
-    from ..ops.creation import ones_like
     from ..tensor import Tensor
     grads = []
     if grad_outputs is None:
@@ -31,7 +30,7 @@ def _root_grads(outputs, grad_outputs, op: str):
                 raise RuntimeError(
                     f"{op}: grad can be implicitly created only for scalar outputs, but the "
                     f"output has shape {tuple(out.shape)}; pass a gradient of that shape")
-            g = ones_like(out)
+            g = Tensor._wrap(out._dev.xp.ones(out._data.shape, out._data.dtype), out._dev)
         elif not isinstance(g, Tensor):
             from ..ops.creation import tensor
             g = tensor(g, dtype=out.dtype)
@@ -44,6 +43,13 @@ def _root_grads(outputs, grad_outputs, op: str):
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate gradients of ``tensors`` into the ``.grad`` of the leaves (or of ``inputs``)."""
+    if grad_tensors is None and inputs is None and not create_graph and \
+            getattr(tensors, "requires_grad", False) and tensors._data.size == 1:
+        # the common `loss.backward()`: skip the general argument handling
+        d = tensors._data
+        one = tensors.__class__._wrap(tensors._dev.xp.ones(d.shape, d.dtype), tensors._dev)
+        run_backward([tensors], [one], retain_graph=bool(retain_graph))
+        return
     outs = _as_list(tensors)
     grads = _root_grads(outs, _as_list(grad_tensors), "backward")
     if retain_graph is None:

@@ -78,31 +78,34 @@ def _where(node) -> str:
     return ""
 
 
-def _toposort(roots):
-    """Nodes reachable from ``roots``, each after every node that feeds a gradient into it."""
-    order, seen = [], set()
-    stack = [(r, False) for r in roots]
+def _freed_error(node):
+    return RuntimeError(
+        "Trying to backward through the graph a second time (or directly access saved "
+        f"tensors after they have already been freed) at {node.name()}. Specify "
+        "retain_graph=True when calling backward or autograd.grad the first time.")
+
+
+def _dependencies(keys):
+    """How many gradients each node or leaf will receive (Kahn's algorithm's in-degrees)."""
+    deps = {}
+    stack = list(keys)
+    seen = {id(k) for k in keys}
     while stack:
-        k, done = stack.pop()
-        if done:
-            order.append(k)
+        k = stack.pop()
+        if type(k) is not Node:
             continue
-        if id(k) in seen:
-            continue
-        seen.add(id(k))
-        stack.append((k, True))
-        if isinstance(k, Node):
-            if k.inputs is None:
-                raise RuntimeError(
-                    "Trying to backward through the graph a second time (or directly access "
-                    f"saved tensors after they have already been freed) at {k.name()}. "
-                    "Specify retain_graph=True when calling backward or autograd.grad the "
-                    "first time.")
-            for x in k.inputs:
-                if x.requires_grad and id(_key(x)) not in seen:
-                    stack.append((_key(x), False))
-    order.reverse()
-    return order
+        inputs = k.inputs
+        if inputs is None:
+            raise _freed_error(k)
+        for x in inputs:
+            if x.requires_grad:
+                kk = x._node if x._node is not None else x
+                i = id(kk)
+                deps[i] = deps.get(i, 0) + 1
+                if i not in seen:
+                    seen.add(i)
+                    stack.append(kk)
+    return deps
 
 
 def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, inputs=None,
@@ -112,27 +115,32 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
     With ``accumulate`` add into leaves' ``.grad``; otherwise return the gradients of
     ``inputs`` (a list of tensors) for ``autograd.grad``.
     """
-    from ..tensor import Tensor
     keys = [_key(r) for r in roots]
     grads: dict = {}
     for k, g in zip(keys, root_grads):
         grads[id(k)] = grads[id(k)] + g if id(k) in grads else g
-    order = _toposort(keys)
+    deps = _dependencies(keys)
+    if len(keys) == 1:
+        ready = keys
+    else:
+        ready = [k for k in {id(k): k for k in keys}.values() if deps.get(id(k), 0) == 0]
     handed = {id(_owner(g._data)) for g in root_grads}  # arrays a leaf must not alias
     want = None
     if inputs is not None:
         want = {id(_key(t)): i for i, t in enumerate(inputs)}
         results = [None] * len(inputs)
+    anomaly = _state.anomaly
     prev = _state.grad_enabled
     _state.grad_enabled = create_graph
     try:
-        for k in order:
+        while ready:
+            k = ready.pop()
             g = grads.pop(id(k), None)
-            if g is None:
-                continue
-            if isinstance(k, Tensor):  # a leaf
+            if type(k) is not Node:  # a leaf
+                if g is None:
+                    continue
                 if k._hooks:
-                    for h in k._hooks.values():
+                    for h in list(k._hooks.values()):
                         r = h(g)
                         if r is not None:
                             g = r
@@ -149,33 +157,50 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
                         k.grad = g.clone() if id(owner) in handed else g.detach()
                         handed.add(id(owner))
                     else:
-                        k.grad.add_(g)
+                        acc = k.grad._data
+                        if acc.shape == g._data.shape and acc.dtype == g._data.dtype and \
+                                acc.flags.writeable:
+                            acc += g._data
+                            k.grad._version[0] += 1
+                        else:
+                            k.grad.add_(g)
                 continue
             node = k
-            if node.hooks:
-                for h in node.hooks.values():
-                    r = h(g)
-                    if r is not None:
-                        g = r
-            if node.retained is not None:
-                t = node.retained()
-                if t is not None:
-                    t.grad = g if create_graph else g.detach()
-            if want is not None and id(node) in want:
-                results[want[id(node)]] = g
-            _check_versions(node)
-            in_grads = node.op.backward(node, g)
-            if _state.anomaly:
-                _check_backward(node, in_grads)
-            for x, gi in zip(node.inputs, in_grads):
-                if gi is None or not x.requires_grad:
+            in_grads = None
+            if g is not None:
+                if node.hooks:
+                    for h in list(node.hooks.values()):
+                        r = h(g)
+                        if r is not None:
+                            g = r
+                if node.retained is not None:
+                    t = node.retained()
+                    if t is not None:
+                        t.grad = g if create_graph else g.detach()
+                if want is not None and id(node) in want:
+                    results[want[id(node)]] = g
+                if node.versions or node.out_version is not None:
+                    _check_versions(node)
+                in_grads = node.op.backward(node, g)
+                if anomaly:
+                    _check_backward(node, in_grads)
+            for i, x in enumerate(node.inputs):
+                if not x.requires_grad:
                     continue
-                if gi.shape != x.shape:
-                    raise RuntimeError(
-                        f"{node.name()}: backward rule returned a gradient of shape "
-                        f"{tuple(gi.shape)} for an input of shape {tuple(x.shape)}")
-                kid = id(_key(x))
-                grads[kid] = grads[kid] + gi if kid in grads else gi
+                kk = x._node if x._node is not None else x
+                kid = id(kk)
+                gi = in_grads[i] if in_grads is not None else None
+                if gi is not None:
+                    if gi._data.shape != x._data.shape:
+                        raise RuntimeError(
+                            f"{node.name()}: backward rule returned a gradient of shape "
+                            f"{tuple(gi.shape)} for an input of shape {tuple(x.shape)}")
+                    prev_g = grads.get(kid)
+                    grads[kid] = gi if prev_g is None else prev_g + gi
+                n = deps[kid] - 1
+                deps[kid] = n
+                if n == 0:
+                    ready.append(kk)
             if not retain_graph:
                 node.inputs = None
                 node.out = None

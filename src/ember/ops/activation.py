@@ -17,7 +17,22 @@ def _relu(xp, x):
 
 @_relu.def_backward
 def _(node, g):
-    return (g * (node.output().detach() > 0).type(g.dtype),)
+    return (threshold_backward(g, node.output().detach(), 0.0),)
+
+
+# relu's backward as one fused op (PyTorch's threshold_backward): g where y > threshold
+@register("threshold_backward", saves=(1,))
+def _threshold_backward(xp, g, y, threshold=0.0):
+    return xp.where(y > threshold, g, 0).astype(g.dtype, copy=False)
+
+
+@_threshold_backward.def_backward
+def _(node, gg):
+    return (threshold_backward(gg, node.inputs[1], node.attrs["threshold"]), None)
+
+
+def threshold_backward(grad_output: Tensor, output: Tensor, threshold: float) -> Tensor:
+    return apply(_threshold_backward, (grad_output, output), {"threshold": threshold})
 
 
 def relu(input: Tensor) -> Tensor:
@@ -32,8 +47,23 @@ def _sigmoid(xp, x):
 
 @_sigmoid.def_backward
 def _(node, g):
-    s = node.output()
-    return (g * s * (1 - s),)
+    return (sigmoid_backward(g, node.output()),)
+
+
+@register("sigmoid_backward")
+def _sigmoid_backward(xp, g, y):
+    return g * y * (1 - y)
+
+
+@_sigmoid_backward.def_backward
+def _(node, gg):
+    g, y = node.inputs
+    return (sigmoid_backward(gg, y) if g.requires_grad else None,
+            gg * g * (1 - 2 * y) if y.requires_grad else None)
+
+
+def sigmoid_backward(grad_output: Tensor, output: Tensor) -> Tensor:
+    return apply(_sigmoid_backward, (grad_output, output))
 
 
 def sigmoid(input: Tensor) -> Tensor:

@@ -39,7 +39,8 @@ def _convert_key(key):
             else:
                 out.append(_index_array("index", k))
                 basic = False
-        elif isinstance(k, (list, np.ndarray)):
+        elif isinstance(k, (list, tuple, np.ndarray)):
+            # a tuple nested inside the key is a sequence of indices, as in PyTorch
             a = np.asarray(k)
             if a.size == 0:
                 a = a.astype(np.int64)
@@ -58,7 +59,7 @@ def _check_key(x, key):
     dim = 0
     n_real = sum(1 for k in key if k is not None and k is not Ellipsis and
                  not (isinstance(k, np.ndarray) and k.dtype == np.bool_))
-    n_real += sum(k.ndim - 1 for k in key if isinstance(k, np.ndarray) and k.dtype == np.bool_)
+    n_real += sum(k.ndim for k in key if isinstance(k, np.ndarray) and k.dtype == np.bool_)
     if n_real > x.ndim:
         raise IndexError(f"index: too many indices for tensor of dimension {x.ndim} (shape "
                          f"{tuple(x.shape)})")
@@ -173,7 +174,7 @@ def setitem(x: Tensor, key, value) -> None:
     from .inplace import inplace
     try:
         inplace(x, lambda s: apply(_index_put, (s, v), {"key": k}),
-                fast=lambda: x._data.__setitem__(k, v._data), op="setitem")
+                fast=lambda: x._data.__setitem__(k, v._data), op="setitem", others=(v,))
     except ValueError as e:
         raise ValueError(f"setitem: cannot assign a value of shape {tuple(v.shape)} to the "
                          f"selection {key!r} of a tensor of shape {tuple(x.shape)}: {e}") \
@@ -339,7 +340,20 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
 
 def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     d = check_dim("index_add", dim, input.ndim)
-    idx = _index_array("index_add", index, allow_bool=False).reshape(-1)
+    idx = _index_array("index_add", index, allow_bool=False)
+    if idx.ndim > 1:
+        raise IndexError(f"index_add: index must be a vector (got shape {idx.shape})")
+    idx = idx.reshape(-1)
+    n = input.shape[d] if input.ndim else 1
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = int(idx.max() if idx.max() >= n else idx.min())
+        raise IndexError(f"index_add: index {bad} is out of bounds for dimension {d} with "
+                         f"size {n}")
+    src_n = source.shape[d] if source.ndim else 1
+    if source.ndim not in (0, input.ndim) or src_n != idx.size:
+        raise RuntimeError(f"index_add: the number of indices ({idx.size}) should equal "
+                           f"source.size({d}) (source {tuple(source.shape)}, input "
+                           f"{tuple(input.shape)})")
     key = (slice(None),) * d + (idx,)
     src = source * alpha if alpha != 1 else source
     return apply(_index_put, (input, _as_value(src, input)), {"key": key, "accumulate": True})

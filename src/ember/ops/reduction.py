@@ -33,9 +33,10 @@ def _expand_back(g: Tensor, in_shape, axes, keepdim):
         for a in axes:
             shape[a] = 1
         g = g.reshape(tuple(shape))
-    elif not keepdim:
-        g = g.reshape((1,) * len(in_shape))
-    return g.expand(in_shape)
+    if g._data.shape == in_shape:
+        return g
+    from .shape import _expand
+    return apply(_expand, (g,), {"shape": tuple(in_shape)})  # shapes are known compatible
 
 
 # ----- sum / mean / prod --------------------------------------------------------------------
