@@ -154,7 +154,8 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
                     elif k.grad is None:
                         # a leaf's .grad is its own: copy a gradient array another leaf got too
                         owner = _owner(g._data)
-                        k.grad = g.clone() if id(owner) in handed else g.detach()
+                        k.grad = g.clone() if id(owner) in handed or not \
+                            g._data.flags.writeable else g.detach()
                         handed.add(id(owner))
                     else:
                         acc = k.grad._data

@@ -147,29 +147,58 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 @register("softmax", saves=(), saves_output=True)
 def _softmax(xp, x, dim):
-    e = xp.exp(x - x.max(axis=dim, keepdims=True))
-    e /= e.sum(axis=dim, keepdims=True)
+    e = xp.exp(x - xp.maximum.reduce(x, axis=dim, keepdims=True))
+    e /= xp.add.reduce(e, axis=dim, keepdims=True)
     return e
 
 
 @_softmax.def_backward
 def _(node, g):
-    y = node.output()
+    return (apply(_softmax_backward, (g, node.output()), node.attrs),)
+
+
+# softmax's and log_softmax's backward as fused ops (one pass each, as in PyTorch); their
+# own rules, written with ember ops, give the second derivatives.
+@register("softmax_backward")
+def _softmax_backward(xp, g, y, dim):
+    gy = g * y
+    return gy - y * gy.sum(axis=dim, keepdims=True)
+
+
+@_softmax_backward.def_backward
+def _(node, gg):
+    g, y = node.inputs
     dim = node.attrs["dim"]
-    return (y * (g - (g * y).sum(dim, keepdim=True)),)
+    s = (gg * y).sum(dim, keepdim=True)
+    gy = (g * y).sum(dim, keepdim=True)
+    return (y * (gg - s) if g.requires_grad else None,
+            gg * g - gg * gy - g * s if y.requires_grad else None)
 
 
 @register("log_softmax", saves=(), saves_output=True)
 def _log_softmax(xp, x, dim):
-    shifted = x - x.max(axis=dim, keepdims=True)
-    return shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+    shifted = x - xp.maximum.reduce(x, axis=dim, keepdims=True)
+    shifted -= xp.log(xp.add.reduce(xp.exp(shifted), axis=dim, keepdims=True))
+    return shifted
 
 
 @_log_softmax.def_backward
 def _(node, g):
-    y = node.output()
+    return (apply(_log_softmax_backward, (g, node.output()), node.attrs),)
+
+
+@register("log_softmax_backward")
+def _log_softmax_backward(xp, g, y, dim):
+    return g - xp.exp(y) * g.sum(axis=dim, keepdims=True)
+
+
+@_log_softmax_backward.def_backward
+def _(node, gg):
+    g, y = node.inputs
     dim = node.attrs["dim"]
-    return (g - y.exp() * g.sum(dim, keepdim=True),)
+    p = y.exp()
+    return (gg - (gg * p).sum(dim, keepdim=True) if g.requires_grad else None,
+            -gg * p * g.sum(dim, keepdim=True) if y.requires_grad else None)
 
 
 def _softmax_args(op, input, dim, dtype):

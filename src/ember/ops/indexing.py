@@ -44,8 +44,12 @@ def _convert_key(key):
             a = np.asarray(k)
             if a.size == 0:
                 a = a.astype(np.int64)
-            out.append(_index_array("index", a))
-            basic = False
+            a = _index_array("index", a)
+            if a.ndim == 0 and a.dtype.kind in "iu":
+                out.append(int(a))  # a 0-d integer array is an int, as a 0-d long tensor
+            else:
+                out.append(a)
+                basic = False
         elif hasattr(k, "__index__"):
             out.append(int(k))
         else:
@@ -91,6 +95,43 @@ def _check_key(x, key):
         dim += 1
 
 
+def _torch_layout(shape, key):
+    """A NumPy key that selects what PyTorch's ``x[key]`` selects, in PyTorch's layout.
+
+    The two differ only for keys with advanced (array) indices: PyTorch first applies the
+    ints (they select, like basic indexing; NumPy counts them as advanced indices) and treats
+    an ``...`` that stands for no dims as absent (for NumPy it separates the arrays). Where
+    the ints matter, the answer is an all-array key of coordinates, found on zero-stride
+    index grids, so nothing of the tensor's size is allocated.
+    """
+    if not any(isinstance(k, np.ndarray) for k in key):
+        return key
+    if any(isinstance(k, np.ndarray) and k.ndim == 0 for k in key):
+        return key  # a 0-d bool index adds a dim; NumPy's rule is PyTorch's there
+    if any(k is Ellipsis for k in key):
+        used = sum(k.ndim if isinstance(k, np.ndarray) and k.dtype == np.bool_ else 1
+                   for k in key if k is not None and k is not Ellipsis)
+        i = next(i for i, k in enumerate(key) if k is Ellipsis)
+        key = key[:i] + (slice(None),) * (len(shape) - used) + key[i + 1:]
+    if not any(isinstance(k, int) for k in key):
+        return key
+    first = []  # the ints (and slices, None), arrays replaced by full slices
+    for k in key:
+        if isinstance(k, np.ndarray):
+            first.extend([slice(None)] * (k.ndim if k.dtype == np.bool_ else 1))
+        else:
+            first.append(k)
+    first = tuple(first)
+    then = tuple(k if isinstance(k, np.ndarray) else slice(None) for k in key
+                 if not isinstance(k, int))
+    ndim = len(shape)
+    coords = []
+    for d, n in enumerate(shape):
+        grid = np.arange(n, dtype=np.int64).reshape((n,) + (1,) * (ndim - d - 1))
+        coords.append(np.broadcast_to(grid, shape)[first][then])
+    return tuple(coords)
+
+
 @register("getitem", saves=(), view=True)
 def _getitem(xp, x, key):
     return x[key]
@@ -119,9 +160,14 @@ def _(node, g):
 
 
 def getitem(x: Tensor, key) -> Tensor:
+    t = type(key)
+    if t is slice:  # fast path: a slice never goes out of range
+        return apply(_getitem, (x,), {"key": (key,)})
+    if t is int and x._data.ndim and -x._data.shape[0] <= key < x._data.shape[0]:
+        return apply(_getitem, (x,), {"key": (key,)})
     k, _ = _convert_key(key)
     _check_key(x, k)
-    return apply(_getitem, (x,), {"key": k})
+    return apply(_getitem, (x,), {"key": _torch_layout(x.shape, k)})
 
 
 def _getitem_basic(x: Tensor, key: tuple) -> Tensor:
@@ -156,6 +202,7 @@ def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tenso
     """Out-of-place ``input[indices] = values`` (``accumulate`` adds, repeats included)."""
     k, _ = _convert_key(indices)
     _check_key(input, k)
+    k = _torch_layout(input.shape, k)
     v = _as_value(values, input)
     return apply(_index_put, (input, v), {"key": k, "accumulate": accumulate})
 
@@ -170,6 +217,7 @@ def setitem(x: Tensor, key, value) -> None:
     """``x[key] = value``: in place, recorded for autograd like PyTorch's ``index_put_``."""
     k, _ = _convert_key(key)
     _check_key(x, k)
+    k = _torch_layout(x.shape, k)
     v = _as_value(value, x)
     from .inplace import inplace
     try:

@@ -35,6 +35,13 @@ def _(node, g):
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product with NumPy/PyTorch semantics for 1-d operands and batch broadcasting."""
+    try:  # fast path: two matrices of one float dtype
+        ad, bd = input._data, other._data
+        if ad.ndim == 2 and bd.ndim == 2 and ad.dtype is bd.dtype and ad.shape[1] == \
+                bd.shape[0] and ad.dtype.kind == "f" and input._dev is other._dev:
+            return apply(_matmul, (input, other))
+    except AttributeError:
+        pass
     a, b = operands("matmul", input, other)
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "

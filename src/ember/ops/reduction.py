@@ -35,8 +35,23 @@ def _expand_back(g: Tensor, in_shape, axes, keepdim):
         g = g.reshape(tuple(shape))
     if g._data.shape == in_shape:
         return g
-    from .shape import _expand
-    return apply(_expand, (g,), {"shape": tuple(in_shape)})  # shapes are known compatible
+    return apply(_broadcast_grad, (g,), {"shape": tuple(in_shape)})
+
+
+# A reduction's gradient spread back over the input: a filled array rather than a
+# broadcast view, because NumPy's broadcast_to costs more than filling small arrays and the
+# gradient must be writeable where it lands in a leaf's .grad.
+@register("broadcast_grad", saves=())
+def _broadcast_grad(xp, g, shape):
+    out = xp.empty(shape, g.dtype)
+    out[...] = g
+    return out
+
+
+@_broadcast_grad.def_backward
+def _(node, gg):
+    from .promotion import sum_to
+    return (sum_to(gg, node.inputs[0].shape),)
 
 
 # ----- sum / mean / prod --------------------------------------------------------------------
@@ -64,6 +79,20 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor
     return apply(_sum, (input,), {"axes": axes, "keepdim": keepdim})
 
 
+@register("mean", saves=())
+def _mean(xp, x, axes=None, keepdim=False):
+    return x.mean(axis=axes, keepdims=keepdim)
+
+
+@_mean.def_backward
+def _(node, g):
+    x = node.inputs[0]
+    a = node.attrs or {}
+    axes = a.get("axes")
+    n = x._data.size if axes is None else int(np.prod([x.shape[i] for i in axes]))
+    return (_expand_back(g / n, x.shape, axes, a.get("keepdim", False)),)
+
+
 def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if dtype is not None:
         input = input.to(dtype)
@@ -71,9 +100,9 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
         raise RuntimeError(f"mean: could not infer output dtype: input dtype must be a "
                            f"floating point dtype, got {input.dtype}")
     axes = _axes("mean", input, dim)
-    n = input._data.size if axes is None else int(np.prod([input.shape[a] for a in axes]))
-    s = sum(input, dim, keepdim)
-    return s / n if n else s * float("nan")
+    if axes is None and not keepdim:
+        return apply(_mean, (input,))
+    return apply(_mean, (input,), {"axes": axes, "keepdim": keepdim})
 
 
 def nansum(input: Tensor, dim=None, keepdim=False) -> Tensor:

@@ -53,7 +53,11 @@ def _(node, g):
 
 
 def reshape(input: Tensor, *shape) -> Tensor:
-    shape = _infer_shape("reshape", _sizes(shape), input._data.size)
+    if len(shape) == 1 and type(shape[0]) is tuple:
+        shape = shape[0]
+    if -1 in shape or math.prod(shape) != input._data.size or \
+            not all(type(s) is int for s in shape):
+        shape = _infer_shape("reshape", _sizes(shape), input._data.size)
     if shape == input._data.shape:
         return apply(_reshape, (input,), {"shape": shape}) if input.requires_grad else \
             _alias(input)
@@ -132,7 +136,9 @@ def permute(input: Tensor, *dims) -> Tensor:
 
 
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
-    n = input.ndim
+    n = input._data.ndim
+    if n == 2 and dim0 != dim1 and {dim0, dim1} <= {0, 1, -1, -2}:
+        return apply(_permute, (input,), {"dims": (1, 0)})
     if n == 0:
         return _alias(input)
     a, b = check_dim("transpose", dim0, n), check_dim("transpose", dim1, n)
@@ -310,6 +316,19 @@ def _tensor_list(op, tensors):
 
 
 def cat(tensors, dim: int = 0) -> Tensor:
+    if type(tensors) in (list, tuple) and len(tensors) > 1:
+        # fast path: same dtype, rank and device; sizes equal off the cat dim
+        try:
+            x0 = tensors[0]._data
+            nd = x0.ndim
+            d = dim + nd if dim < 0 else dim
+            if 0 <= d < nd and all(t._data.dtype is x0.dtype and t._data.ndim == nd and
+                                   t._dev is tensors[0]._dev and
+                                   t._data.shape[:d] == x0.shape[:d] and
+                                   t._data.shape[d + 1:] == x0.shape[d + 1:] for t in tensors):
+                return apply(_cat, tuple(tensors), {"dim": d})
+        except AttributeError:
+            pass
     xs = _tensor_list("cat", tensors)
     # PyTorch skips legacy empty 1-d tensors in cat
     xs = [x for x in xs if not (x.ndim == 1 and x.shape[0] == 0)] or xs[:1]
