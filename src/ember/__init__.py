@@ -64,6 +64,7 @@ from .ops.random import (  # noqa: F401
     set_rng_state, rand, randn, randint, randperm, normal, rand_like, randn_like,
     randint_like, bernoulli, multinomial)
 from . import ops  # noqa: F401,E402
+from . import nn  # noqa: F401,E402
 
 __version__ = "0.1.0"
 

@@ -8,7 +8,8 @@ def describe(x) -> str:
     shape = getattr(data, "shape", None)
     if shape is None:
         return f"{type(x).__name__} {x!r}"
-    return f"{tuple(shape)} {getattr(x, 'dtype', data.dtype)}"
+    dt = getattr(x, "dtype", data.dtype)
+    return f"{tuple(shape)} {getattr(dt, 'name', dt)}"
 
 
 def shapes(*xs) -> str:
