@@ -254,6 +254,23 @@ class Tensor:
             return format(self.item(), spec)
         return repr(self)
 
+    # ----- copying and inter-process transfer -----------------------------------------------
+    def __deepcopy__(self, memo):
+        if self._node is not None:
+            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) "
+                               "support the deepcopy protocol; detach() it first")
+        t = Tensor._wrap(self._data.copy(), self._dev)
+        t.requires_grad = self.requires_grad
+        if self.grad is not None:
+            t.grad = self.grad.__deepcopy__(memo)
+        memo[id(self)] = t
+        return t
+
+    def __reduce__(self):
+        # For multiprocessing (DataLoader workers) only; ember's files never use pickle.
+        return (_rebuild_tensor, (type(self), self._dev.backend.to_numpy(self._data),
+                                  self.requires_grad and self._node is None))
+
     # ----- DLPack ---------------------------------------------------------------------------
     def __dlpack__(self, *args, **kwargs):
         return self._data.__dlpack__(*args, **kwargs)
@@ -383,6 +400,15 @@ class Tensor:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
         _backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
                  inputs=inputs)
+
+
+def _rebuild_tensor(cls, array, requires_grad):
+    t = Tensor._wrap(array)
+    if cls is not Tensor:
+        t = cls(t, requires_grad=requires_grad) if requires_grad else cls(t, False)
+    elif requires_grad:
+        t.requires_grad = True
+    return t
 
 
 # Methods are the ops of ember.ops, bound by name: one op, one definition.
