@@ -233,8 +233,11 @@ class Tensor:
         a = self._data
         if a.dtype == _dt._BF16:
             a = a.astype(np.float32)
+        fixed = a.dtype.kind == "f" and a.size and not np.all(np.isfinite(a) & (a == np.round(a)))
+        # PyTorch prints 4 fixed decimals unless every value is integral ("1., 2.")
         body = np.array2string(a, separator=", ", prefix="tensor(", precision=4,
-                               threshold=1000, edgeitems=3)
+                               floatmode="fixed" if fixed else "maxprec", threshold=1000,
+                               edgeitems=3)
         extras = []
         if self._data.dtype not in (_dt.get_default_dtype().np, np.int64, np.bool_) \
                 or (self._data.size == 0 and self._data.dtype != np.float32):
