@@ -65,6 +65,10 @@ from .ops.random import (  # noqa: F401
     randint_like, bernoulli, multinomial)
 from . import ops  # noqa: F401,E402
 from . import nn  # noqa: F401,E402
+from . import utils  # noqa: F401,E402
+from . import optim  # noqa: F401,E402
+from . import datasets  # noqa: F401,E402
+from .serialization import load, save  # noqa: F401,E402
 
 __version__ = "0.1.0"
 

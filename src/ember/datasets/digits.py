@@ -1,0 +1,113 @@
+"""A real handwritten-digits dataset shipped inside ember, for examples and tests that must
+run on a fresh machine with no network.
+
+Why this one: MNIST (11 MB gzipped) is too big to ship and needs a download; scikit-learn's
+``load_digits`` would make scikit-learn a dependency. So ember ships the same data that
+scikit-learn bundles, the UCI "Optical Recognition of Handwritten Digits" set, as a 47 KB
+NumPy ``.npz`` (``data/digits.npz``, read with ``allow_pickle=False``).
+
+The data: 1,797 grey images of 8x8 pixels, each pixel the count (0..16) of "on" pixels in a
+4x4 block of a 32x32 scan of a digit written by one of 13 people; ten classes, about 180
+images each. They are the test part of the UCI set, as copied into scikit-learn
+(``sklearn/datasets/data/digits.csv.gz``). ember fixes a stratified split: 20% of each class
+(drawn once with seed 20240 and stored in the file) is the test split: 1,438 training and
+359 test images, in their original order.
+
+Licence and credit: E. Alpaydin and C. Kaynak (1998), "Optical Recognition of Handwritten
+Digits", UCI Machine Learning Repository, https://doi.org/10.24432/C50P49, published under
+Creative Commons Attribution 4.0 (CC BY 4.0), which allows redistribution with this
+attribution. Changes made for ember: converted from CSV to NumPy arrays and split as
+described above; no pixel value or label was changed.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from typing import Callable
+
+import numpy as np
+
+from ..tensor import Tensor
+from ..utils.data.dataset import Dataset
+
+__all__ = ["load_digits", "Digits"]
+
+_PATH = os.path.join(os.path.dirname(__file__), "data", "digits.npz")
+
+
+@functools.lru_cache(maxsize=1)
+def _arrays() -> dict:
+    try:
+        with np.load(_PATH, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"load_digits: the bundled data file {_PATH} is missing; the "
+                                f"ember installation is incomplete (package data not "
+                                f"installed)") from None
+    for a in arrays.values():
+        a.setflags(write=False)  # shared by every caller through the cache
+    return arrays
+
+
+def load_digits(*, scaled: bool = True) -> tuple:
+    """The bundled 8x8 digits as NumPy arrays, split like Keras'
+    ``mnist.load_data()``: ``((x_train, y_train), (x_test, y_test))``.
+
+    ``x`` is ``(N, 8, 8)`` float32 in [0, 1] (the pixel counts divided by 16), or with
+    ``scaled=False`` the raw uint8 counts 0..16; ``y`` is int64 in 0..9.
+
+        (x_train, y_train), (x_test, y_test) = ember.datasets.load_digits()
+        x_train.shape  # (1438, 8, 8)
+    """
+    a = _arrays()
+
+    def x(arr):
+        return (arr.astype(np.float32) / np.float32(16)) if scaled else arr.copy()
+
+    return ((x(a["x_train"]), a["y_train"].astype(np.int64)),
+            (x(a["x_test"]), a["y_test"].astype(np.int64)))
+
+
+class Digits(Dataset):
+    """The bundled 8x8 digits as a Dataset: ``ds[i]`` is ``(image, label)`` with the image a
+    ``(1, 8, 8)`` float32 tensor in [0, 1] (ready for a model, no transform needed) and the
+    label an int. ``data`` is the ``(N, 1, 8, 8)`` tensor of the split, ``targets`` the
+    int64 labels.
+
+        loader = DataLoader(Digits(train=True), batch_size=64, shuffle=True)
+    """
+
+    classes = [str(i) for i in range(10)]
+
+    def __init__(self, train: bool = True, transform: Callable | None = None,
+                 target_transform: Callable | None = None) -> None:
+        (xtr, ytr), (xte, yte) = load_digits()
+        x, y = (xtr, ytr) if train else (xte, yte)
+        self.train = train
+        self.transform = transform
+        self.target_transform = target_transform
+        self._images = x[:, None]  # (N, 1, 8, 8): channels first, like ToTensor's output
+        self._labels = y
+
+    @property
+    def data(self) -> Tensor:
+        return Tensor._wrap(self._images)
+
+    @property
+    def targets(self) -> Tensor:
+        return Tensor._wrap(self._labels)
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def __getitem__(self, index: int):
+        img, target = Tensor._wrap(self._images[index].copy()), int(self._labels[index])
+        if self.transform is not None:
+            img = self.transform(img)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return img, target
+
+    def __repr__(self) -> str:
+        return (f"Dataset Digits\n    Number of datapoints: {len(self)}\n"
+                f"    Split: {'Train' if self.train else 'Test'}")
