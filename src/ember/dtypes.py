@@ -85,6 +85,22 @@ def from_numpy_dtype(npd) -> dtype:
                         f"{', '.join(d.name for d in ALL)}") from None
 
 
+def cast_array(value, np_dtype) -> np.ndarray:
+    """``value`` (numbers, nested lists) as an array of ``np_dtype``, converted the way a C
+    cast does, as PyTorch does: ints wrap around (-1 -> 255 in uint8), floats truncate toward
+    zero into integers, and too-large floats become inf. NumPy 2 raises for such Python ints.
+    """
+    try:
+        return np.asarray(value, dtype=np_dtype)
+    except OverflowError:
+        pass
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = np.asarray(value)
+        if a.dtype == object:  # ints beyond int64
+            a = np.asarray(value, dtype=np.float64)
+        return a.astype(np_dtype)
+
+
 def as_dtype(d) -> dtype:
     """Accept an ember dtype, a NumPy dtype/type, a Python type or a name."""
     if isinstance(d, dtype):

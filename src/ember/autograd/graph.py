@@ -20,8 +20,8 @@ _EMBER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class Node:
     """The record of one op application in the graph (PyTorch's ``grad_fn``)."""
 
-    __slots__ = ("op", "inputs", "attrs", "out", "saved", "versions", "out_version", "hooks",
-                 "retained", "stack", "__weakref__")
+    __slots__ = ("op", "inputs", "edges", "attrs", "out", "saved", "versions", "out_version",
+                 "hooks", "retained", "stack", "__weakref__")
 
     def name(self) -> str:
         return f"{self.op.name}_backward"
@@ -39,8 +39,8 @@ class Node:
 
     @property
     def next_functions(self):
-        return tuple((x._node, 0) if x._node is not None else (None, 0) for x in self.inputs
-                     if x.requires_grad)
+        return tuple((e if isinstance(e, Node) else None, 0) for e in self.edges
+                     if e is not None)
 
 
 def _creation_stack():
@@ -94,12 +94,10 @@ def _dependencies(keys):
         k = stack.pop()
         if type(k) is not Node:
             continue
-        inputs = k.inputs
-        if inputs is None:
+        if k.inputs is None:
             raise _freed_error(k)
-        for x in inputs:
-            if x.requires_grad:
-                kk = x._node if x._node is not None else x
+        for kk in k.edges:
+            if kk is not None:
                 i = id(kk)
                 deps[i] = deps.get(i, 0) + 1
                 if i not in seen:
@@ -185,10 +183,10 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
                 in_grads = node.op.backward(node, g)
                 if anomaly:
                     _check_backward(node, in_grads)
-            for i, x in enumerate(node.inputs):
-                if not x.requires_grad:
+            for i, kk in enumerate(node.edges):
+                if kk is None:
                     continue
-                kk = x._node if x._node is not None else x
+                x = node.inputs[i]
                 kid = id(kk)
                 gi = in_grads[i] if in_grads is not None else None
                 if gi is not None:

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import dtypes as _dt
 from . import (activation, arithmetic, comparison, creation, indexing, linalg, random,
                reduction, shape, sorting, unary)
+from ..tensor import Tensor
 from .inplace import inplace
+from .registry import apply
 
 # ember.<name> functions that are also methods, taking the tensor as first argument
 _METHODS = {
@@ -60,11 +63,24 @@ def _binary_inplace(name):
     fn = getattr(arithmetic, name)
     ufunc = _BINARY_UFUNCS[name]
 
-    def method(self, other, *, alpha=1):
+    def method(self, other, *, alpha=1, rounding_mode=None):
+        if alpha != 1:
+            if isinstance(alpha, float) and self._data.dtype.kind in "biu":
+                raise RuntimeError(f"{name}_: for integral input tensors, argument alpha must "
+                                   f"not be a floating point number (got alpha={alpha})")
+            if isinstance(other, (int, float)) and not isinstance(other, bool):
+                other, alpha = other * alpha, 1  # a scalar is scaled here, exactly once
+        if rounding_mode is not None:
+            if name != "div":
+                raise TypeError(f"{name}_: unexpected keyword argument 'rounding_mode'")
+            return inplace(self, lambda s: fn(s, other, rounding_mode=rounding_mode),
+                           op="div_", others=(other,))
         kw = {"alpha": alpha} if alpha != 1 else {}
         fast = None
         if _fast_ok(self, other, name) and (alpha == 1 or self._data.dtype.kind == "f"):
             od = other._data if hasattr(other, "_data") else other
+            if isinstance(od, int) and self._data.dtype.kind in "iu":
+                od = _dt.cast_array(od, self._data.dtype)  # wraps around, as PyTorch
 
             def fast():
                 ufunc(self._data, od if alpha == 1 else od * alpha, out=self._data)
@@ -82,20 +98,31 @@ def _generic_inplace(fn, name):
     return method
 
 
-def fill_(self, value):
-    v = value._data if hasattr(value, "_data") else value
+def _overwrite(s, value):
+    """``s`` with every element replaced by ``value`` (broadcast), as one graph node: the
+    gradient goes to ``value`` and none to the old values, as PyTorch's fill_/copy_/zero_."""
+    return apply(indexing._index_put, (s, value), {"key": (Ellipsis,)})
 
-    def compute(s):
-        if hasattr(value, "_data"):  # a 0-d tensor value keeps its gradient path
-            return value.to(s.dtype).reshape(()) + s.detach() * 0
-        return creation.full_like(s, value)
-    return inplace(self, compute, fast=lambda: self._data.fill(v), op="fill_",
-                   others=(value,))
+
+def _value_tensor(value, like):
+    if hasattr(value, "_data"):
+        return value if value._data.dtype == like._data.dtype else value.to(like.dtype)
+    return Tensor._wrap(_dt.cast_array(value, like._data.dtype), like._dev)
+
+
+def fill_(self, value):
+    """Set every element to ``value`` (a number or a 0-d tensor)."""
+    if hasattr(value, "_data") and value._data.ndim:
+        raise RuntimeError(f"fill_: only supports a 0-dimension value tensor, but got a "
+                           f"tensor of shape {tuple(value.shape)}")
+    v = value._data if hasattr(value, "_data") else _dt.cast_array(value, self._data.dtype)
+    return inplace(self, lambda s: _overwrite(s, _value_tensor(value, s)),
+                   fast=lambda: self._data.fill(v), op="fill_", others=(value,))
 
 
 def zero_(self):
-    return inplace(self, lambda s: creation.zeros_like(s), fast=lambda: self._data.fill(0),
-                   op="zero_")
+    return inplace(self, lambda s: _overwrite(s, _value_tensor(0, s)),
+                   fast=lambda: self._data.fill(0), op="zero_")
 
 
 def copy_(self, src, non_blocking=False):
@@ -103,21 +130,16 @@ def copy_(self, src, non_blocking=False):
     if not hasattr(src, "_data"):
         src = creation.tensor(src)
     try:
-        np.broadcast_shapes(src.shape, self.shape)
         if np.broadcast_shapes(src.shape, self.shape) != self.shape:
             raise ValueError
     except ValueError:
         raise RuntimeError(f"copy_: the source shape {tuple(src.shape)} can't be broadcast "
                            f"to the destination shape {tuple(self.shape)}") from None
 
-    def compute(s):
-        # out = s*0 + src keeps a gradient path to src only, as PyTorch's copy_ does
-        return (src.to(s.dtype) + s.detach() * 0).expand(s.shape) if src.shape != s.shape \
-            else src.to(s.dtype) + s.detach() * 0
-
     def fast():
         np.copyto(self._data, src._data, casting="unsafe")
-    return inplace(self, compute, fast=fast, op="copy_", others=(src,))
+    return inplace(self, lambda s: _overwrite(s, _value_tensor(src, s)), fast=fast,
+                   op="copy_", others=(src,))
 
 
 def _setitem(self, key, value):
@@ -184,7 +206,9 @@ def bind(Tensor) -> None:
         "index_put_": indexing.index_put, "scatter_": indexing.scatter,
         "scatter_add_": indexing.scatter_add, "index_add_": indexing.index_add,
         "relu_": activation.relu, "sigmoid_": activation.sigmoid,
-        "logical_not_": C.logical_not,
+        "logical_not_": C.logical_not, "bitwise_and_": C.bitwise_and,
+        "bitwise_or_": C.bitwise_or, "bitwise_xor_": C.bitwise_xor,
+        "bitwise_not_": C.bitwise_not,
         "tril_": shape.tril, "triu_": shape.triu,
     }
     for name in ("exp log log1p expm1 sqrt rsqrt sin cos tanh abs sign floor ceil trunc "
@@ -193,6 +217,11 @@ def bind(Tensor) -> None:
     for name, fn in generic.items():
         setattr(Tensor, name, _generic_inplace(fn, name))
     Tensor.__ipow__ = Tensor.pow_
+    Tensor.__imod__ = Tensor.remainder_
+    Tensor.__ifloordiv__ = Tensor.floor_divide_
+    Tensor.__iand__ = Tensor.bitwise_and_
+    Tensor.__ior__ = Tensor.bitwise_or_
+    Tensor.__ixor__ = Tensor.bitwise_xor_
     Tensor.fill_ = fill_
     Tensor.zero_ = zero_
     Tensor.copy_ = copy_

@@ -147,6 +147,8 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 @register("softmax", saves=(), saves_output=True)
 def _softmax(xp, x, dim):
+    if x.size == 0:  # nothing to normalise, and max has no identity
+        return x.copy()
     e = xp.exp(x - xp.maximum.reduce(x, axis=dim, keepdims=True))
     e /= xp.add.reduce(e, axis=dim, keepdims=True)
     return e
@@ -177,6 +179,8 @@ def _(node, gg):
 
 @register("log_softmax", saves=(), saves_output=True)
 def _log_softmax(xp, x, dim):
+    if x.size == 0:  # nothing to normalise, and max has no identity
+        return x.copy()
     shifted = x - xp.maximum.reduce(x, axis=dim, keepdims=True)
     shifted -= xp.log(xp.add.reduce(xp.exp(shifted), axis=dim, keepdims=True))
     return shifted

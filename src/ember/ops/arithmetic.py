@@ -27,6 +27,8 @@ def cast(x: Tensor, dtype) -> Tensor:
     d = _dt.as_dtype(dtype)
     if x._data.dtype == d.np:
         return x
+    if x.requires_grad and d.np.kind != "f" and d.np != _dt._BF16:
+        x = x.detach()  # only floating tensors carry gradients: x.long() leaves the graph
     return apply(_cast, (x,), {"dtype": d.np})
 
 
@@ -56,7 +58,7 @@ def _(node, g):
 def add(input, other, *, alpha=1):
     """``input + alpha * other`` with broadcasting."""
     if alpha != 1:
-        other = mul(other, alpha)
+        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
     return _binary(_add, "add", input, other)
 
 
@@ -77,7 +79,7 @@ def sub(input, other, *, alpha=1):
         raise TypeError("sub: subtraction of two bool tensors is not supported; use "
                         "logical_xor() or the ^ operator instead")
     if alpha != 1:
-        other = mul(other, alpha)
+        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
     return _binary(_sub, "sub", input, other)
 
 
@@ -85,7 +87,7 @@ def rsub(input, other, *, alpha=1):
     return sub(other, input, alpha=alpha)
 
 
-@register("mul")
+@register("mul", saves=lambda ins: tuple(i for i in (0, 1) if ins[1 - i].requires_grad))
 def _mul(xp, a, b):
     return a * b
 
@@ -101,7 +103,7 @@ def mul(input, other):
     return _binary(_mul, "mul", input, other)
 
 
-@register("div")
+@register("div", saves=lambda ins: (0, 1) if ins[1].requires_grad else (1,))
 def _div(xp, a, b):
     return a / b
 
@@ -114,9 +116,21 @@ def _(node, g):
     return ga, gb
 
 
-@register("floor_divide")
+@register("floor_divide", saves=())
 def _floor_divide(xp, a, b):
     return xp.floor_divide(a, b)
+
+
+def _rounded_division_backward(node, g):
+    # A rounded quotient is piecewise constant: its gradient is zero (PyTorch's div with a
+    # rounding_mode says the same), not "not differentiable".
+    a, b = node.inputs
+    zero = g * 0
+    return (sum_to(zero, a._data.shape) if a.requires_grad else None,
+            sum_to(zero, b._data.shape) if b.requires_grad else None)
+
+
+_floor_divide.def_backward(_rounded_division_backward)
 
 
 @register("remainder")
@@ -147,11 +161,14 @@ def _(node, g):
     return sum_to(g, a._data.shape), gb
 
 
-@register("trunc_divide")
+@register("trunc_divide", saves=())
 def _trunc_divide(xp, a, b):
     q = a / b
     return xp.trunc(q).astype(q.dtype) if a.dtype.kind == "f" else \
         (xp.sign(a) * xp.sign(b) * (xp.abs(a) // xp.abs(b))).astype(a.dtype)
+
+
+_trunc_divide.def_backward(_rounded_division_backward)
 
 
 def trunc_div(a, b):
@@ -195,7 +212,10 @@ def _(node, g):
     a, b = node.inputs
     ga = gb = None
     if a.requires_grad:
-        ga = sum_to(g * b * a ** (b - 1), a._data.shape)
+        # b * a^(b-1) is 0 where b == 0 (PyTorch masks it), not 0 * inf = NaN at a == 0:
+        # there the power is taken with exponent 1 - 1 instead
+        from .comparison import where
+        ga = sum_to(g * b * a ** (where(b == 0, 1.0, b) - 1), a._data.shape)
     if b.requires_grad:
         # d/db a^b = a^b log a; define 0 where a == 0 (PyTorch masks those the same way)
         from .comparison import where
@@ -212,9 +232,11 @@ def pow(input, exponent):
                            f"(input {input.dtype}, exponent {exponent})")
     if isinstance(exponent, (int, float)) and not isinstance(exponent, bool) and \
             isinstance(input, Tensor):
-        if exponent == 2:  # x*x is exact and several times faster than power()
+        # x*x is exact and several times faster than power(); only where the dtype agrees
+        same_dtype = isinstance(exponent, int) or input._data.dtype.kind == "f"
+        if exponent == 2 and same_dtype:
             return mul(input, input)
-        if exponent == 1:
+        if exponent == 1 and same_dtype:
             return input.clone()
     return _binary(_pow, "pow", input, exponent)
 
@@ -233,14 +255,18 @@ def _minimum(xp, a, b):
 
 
 def _minmax_backward(node, g):
-    # The larger (smaller) input gets the gradient; ties split it, as PyTorch does.
-    a, b = node.inputs
-    out = node.output().detach()
-    ma = (a.detach() == out).type(g.dtype)
-    mb = (b.detach() == out).type(g.dtype)
-    share = ma + mb
-    return (sum_to(g * ma / share, a._data.shape) if a.requires_grad else None,
-            sum_to(g * mb / share, b._data.shape) if b.requires_grad else None)
+    # The larger (smaller) input gets the gradient; ties split it, as PyTorch does. Where a
+    # NaN is involved neither comparison holds, so both get it (PyTorch again), not NaN.
+    from .comparison import where
+    a, b = (x.detach() for x in node.inputs)
+    a_loses = (a < b) if node.op.name == "maximum" else (a > b)
+    b_loses = (a > b) if node.op.name == "maximum" else (a < b)
+    shared = where(a == b, g * 0.5, g)
+    zero = g * 0
+    return (sum_to(where(a_loses, zero, shared), a._data.shape)
+            if node.inputs[0].requires_grad else None,
+            sum_to(where(b_loses, zero, shared), b._data.shape)
+            if node.inputs[1].requires_grad else None)
 
 
 _maximum.def_backward(_minmax_backward)
@@ -255,8 +281,42 @@ def minimum(input, other):
     return _binary(_minimum, "minimum", input, other)
 
 
-fmax = maximum
-fmin = minimum
+@register("fmax")
+def _fmax(xp, a, b):
+    return xp.fmax(a, b)
+
+
+@register("fmin")
+def _fmin(xp, a, b):
+    return xp.fmin(a, b)
+
+
+def _fminmax_backward(node, g):
+    # PyTorch's rule: the operand that was picked gets the gradient, the first one on ties
+    # (unlike maximum, which splits ties) and the number when the other operand is NaN.
+    a, b = (x.detach() for x in node.inputs)
+    pick_a = (a >= b) if node.op.name == "fmax" else (a <= b)
+    pick_a = pick_a | b.isnan()
+    zero = g * 0
+    from .comparison import where
+    return (sum_to(where(pick_a, g, zero), a._data.shape) if node.inputs[0].requires_grad
+            else None,
+            sum_to(where(pick_a, zero, g), b._data.shape) if node.inputs[1].requires_grad
+            else None)
+
+
+_fmax.def_backward(_fminmax_backward)
+_fmin.def_backward(_fminmax_backward)
+
+
+def fmax(input, other):
+    """Elementwise maximum that ignores NaN: a NaN loses to a number (NumPy's fmax)."""
+    return _binary(_fmax, "fmax", input, other)
+
+
+def fmin(input, other):
+    """Elementwise minimum that ignores NaN: a NaN loses to a number (NumPy's fmin)."""
+    return _binary(_fmin, "fmin", input, other)
 
 
 @register("atan2")
@@ -266,8 +326,10 @@ def _atan2(xp, a, b):
 
 @_atan2.def_backward
 def _(node, g):
+    from .comparison import where
     a, b = node.inputs
     denom = a * a + b * b
+    denom = where(denom == 0, 1.0, denom)  # at (0, 0) the gradient is 0 (PyTorch), not NaN
     return (sum_to(g * b / denom, a._data.shape) if a.requires_grad else None,
             sum_to(-g * a / denom, b._data.shape) if b.requires_grad else None)
 

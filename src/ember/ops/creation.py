@@ -34,12 +34,58 @@ def _infer_np_dtype(arr):
                     f"bool, integer and floating point data")
 
 
-def _has_float(data) -> bool:
-    if isinstance(data, float):
-        return True
-    if isinstance(data, (list, tuple)):
-        return any(_has_float(d) for d in data)
-    return False
+def _infer_dtype(types: set, objects: list):
+    """PyTorch's dtype for (nested) Python data, or None for data it doesn't know, from the
+    leaves' ``types`` and the tensors and arrays among them (``_collect`` finds both).
+
+    Python floats give the default float dtype, ints int64, bools bool; NumPy scalars and
+    arrays and tensors keep their own dtype; mixed items promote pairwise (so a list of
+    ``np.float64`` stays float64 and ``[np.float16(1), 2]`` is float16, as in PyTorch).
+    """
+    objects = list(objects)
+    found = set()
+    for t in types:
+        if t is float:
+            found.add(_dt.get_default_dtype())
+        elif t is int:
+            found.add(_dt.int64)
+        elif t is bool:
+            found.add(_dt.bool_)
+        elif issubclass(t, np.generic):
+            objects.append(np.dtype(t))
+        else:
+            return None  # complex, str...: NumPy's conversion gives the error
+    for o in objects:
+        if isinstance(o, Tensor):
+            found.add(o.dtype)
+        else:
+            npd = o if isinstance(o, np.dtype) else o.dtype
+            found.add(_dt.from_numpy_dtype(npd if npd in _dt._FROM_NP else
+                                           np.dtype(_infer_np_dtype(np.empty(0, npd)))))
+    if not found:
+        return _dt.get_default_dtype()  # tensor([]) is a float tensor
+    out = found.pop()
+    for d in found:
+        out = _dt.promote_types(out, d)
+    return out
+
+
+def _collect(data, types: set, objects: list) -> None:
+    """The types of the leaves of nested lists (tensors and arrays themselves go to
+    ``objects``); a flat list of numbers costs one C-level pass."""
+    if not isinstance(data, (list, tuple)):
+        data = (data,)
+    ts = set(map(type, data))
+    if not any(issubclass(t, (list, tuple, Tensor, np.ndarray)) for t in ts):
+        types.update(ts)
+        return
+    for d in data:
+        if isinstance(d, (list, tuple)):
+            _collect(d, types, objects)
+        elif isinstance(d, (Tensor, np.ndarray)):
+            objects.append(d)
+        else:
+            types.add(type(d))
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -48,16 +94,22 @@ def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Ten
     Python floats give the default float dtype, ints int64, bools bool; NumPy arrays keep
     their dtype.
     """
+    t = type(data)
+    if (t is float or t is bool or t is int) and dtype is None and -2**63 <= data < 2**63:
+        npd = _dt.get_default_dtype().np if t is float else np.int64 if t is int else np.bool_
+        return _finish(np.array(data, dtype=npd), None, device, requires_grad)
     if isinstance(data, Tensor):
         arr = data._dev.backend.to_numpy(data._data).copy()
     elif isinstance(data, np.ndarray):
         arr = data.copy()
-    elif isinstance(data, (list, tuple)) and data and any(isinstance(d, Tensor) for d in
-                                                          _flatten(data)):
-        from .shape import stack
-        parts = [tensor(d) for d in data]
-        return _finish(stack(parts)._data, dtype, device, requires_grad)
     else:
+        types, objects = set(), []
+        _collect(data, types, objects)
+        inferred = _infer_dtype(types, objects) if dtype is None else None
+        if any(isinstance(o, Tensor) for o in objects):
+            from .shape import stack
+            parts = [tensor(d) for d in data]
+            return _finish(stack(parts)._data, dtype or inferred, device, requires_grad)
         try:
             arr = np.array(data)
         except ValueError as e:
@@ -66,20 +118,9 @@ def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Ten
         if arr.dtype == object:
             raise TypeError(f"tensor: can't convert data of type {type(data).__name__} (an "
                             f"object array; nested sequences must be rectangular numbers)")
-        if dtype is None and (arr.dtype.kind == "f" or _has_float(data)):
-            arr = arr.astype(_dt.get_default_dtype().np)
-    if dtype is None and arr.dtype.kind in "iu" and arr.dtype != np.uint8 and \
-            not isinstance(data, (np.ndarray, Tensor)):
-        arr = arr.astype(np.int64)
+        if inferred is not None:
+            arr = arr.astype(inferred.np, copy=False)
     return _finish(arr, dtype, device, requires_grad)
-
-
-def _flatten(data):
-    for d in data:
-        if isinstance(d, (list, tuple)):
-            yield from _flatten(d)
-        else:
-            yield d
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -138,15 +179,17 @@ def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if isinstance(fill_value, (Tensor, np.generic)):
+        fill_value = fill_value.item()  # PyTorch reads a 0-d tensor or NumPy scalar as a number
     if dtype is None:
         if isinstance(fill_value, bool):
             dtype = _dt.bool_
         elif isinstance(fill_value, int):
             dtype = _dt.int64
-        elif isinstance(fill_value, Tensor):
-            dtype = fill_value.dtype
     shape = _shape("full", (size,) if isinstance(size, int) else tuple(size))
-    return _finish(np.full(shape, fill_value, _float(dtype)), None, device, requires_grad)
+    npd = _float(dtype)
+    return _finish(np.full(shape, _dt.cast_array(fill_value, npd), npd), None, device,
+                   requires_grad)
 
 
 def _like(op, input, dtype, device):
@@ -181,6 +224,11 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     if any(isinstance(v, Tensor) for v in vals):
         vals = [v.item() if isinstance(v, Tensor) else v for v in vals]
         start, end, step = vals
+    if dtype is not None and not _dt.as_dtype(dtype).is_floating_point:
+        if _dt.as_dtype(dtype) is _dt.bool_:
+            raise RuntimeError("arange: not implemented for dtype bool")
+        # PyTorch converts the bounds and the step to the integer dtype first
+        start, end, step = int(start), int(end), int(step)
     if step == 0:
         raise RuntimeError("arange: step must be nonzero")
     if (end - start) * step < 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import dtypes as _dt
 from ..errors import check_dim
 from ..tensor import Tensor
 from .registry import apply, register
@@ -134,6 +135,8 @@ def _torch_layout(shape, key):
 
 @register("getitem", saves=(), view=True)
 def _getitem(xp, x, key):
+    if len(key) == x.ndim and all(type(k) is int for k in key):
+        return x[key + (Ellipsis,)]  # a 0-d view, not a NumPy scalar copy: x[0].fill_(1)
     return x[key]
 
 
@@ -210,7 +213,7 @@ def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tenso
 def _as_value(values, like: Tensor) -> Tensor:
     if isinstance(values, Tensor):
         return values.to(like.dtype) if values._data.dtype != like._data.dtype else values
-    return Tensor._wrap(np.asarray(values, dtype=like._data.dtype), like._dev)
+    return Tensor._wrap(_dt.cast_array(values, like._data.dtype), like._dev)
 
 
 def setitem(x: Tensor, key, value) -> None:
@@ -330,7 +333,8 @@ def _scatter_src(op, input, index, src, idx):
             key = tuple(slice(0, s) for s in idx.shape)
             src = _getitem_basic(src, key)
         return src
-    return Tensor._wrap(np.full(idx.shape, src, dtype=input._data.dtype), input._dev)
+    npd = input._data.dtype
+    return Tensor._wrap(np.full(idx.shape, _dt.cast_array(src, npd), dtype=npd), input._dev)
 
 
 def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None):
@@ -418,7 +422,7 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
                                f"shape {tuple(value.shape)}")
         value = value.to(input.dtype)
     else:
-        value = Tensor._wrap(np.asarray(value, dtype=input._data.dtype), input._dev)
+        value = Tensor._wrap(_dt.cast_array(value, input._data.dtype), input._dev)
     try:
         np.broadcast_shapes(mask.shape, input.shape)
     except ValueError:

@@ -1,10 +1,14 @@
 """In-place variants (``add_``, ``mul_``, ``fill_``, ``copy_``, ``x[k] = v``...).
 
 Without autograd an in-place op writes straight into the tensor's memory. With autograd the
-op runs out of place on a shallow copy of the old tensor, the result is written into the
-tensor's memory, and the tensor takes over the result's graph node; its version counter goes
-up, so a backward rule that saved the old values finds out and raises. An in-place change of
-a view also rewrites the graph of the tensor it views (PyTorch's "rebase").
+op runs out of place on a stand-in for the old tensor (same values and graph position, its
+own version counter, its values copied away only if the op saved them), the result is
+written into the tensor's memory, and the tensor takes over the result's graph node; its
+version counter goes up, so a backward rule that saved the old values finds out and raises.
+The graph never loops through the overwritten tensor (``y[0] = y[1] + 1``) because each node
+records where its inputs' gradients go when it is made. An in-place change of a view also
+rewrites the graph of the tensor it views (PyTorch's "rebase"); a view whose base changed
+later re-derives its node from the base when next used (``ops.registry._refresh_view``).
 """
 from __future__ import annotations
 
@@ -24,6 +28,40 @@ def _shallow(t: Tensor) -> Tensor:
     return s
 
 
+class _Watched(list):
+    """A private version counter that notes whether a graph node saved it (read its value)."""
+
+    __slots__ = ("saved",)
+
+    def __getitem__(self, i):
+        self.saved = True
+        return list.__getitem__(self, i)
+
+
+def _old_value(self: Tensor, root, chain) -> tuple:
+    """A stand-in for ``self`` before the write: same values and graph position.
+
+    It has its own version counter, so an op that saves it (``sin_`` needs the old values)
+    is not invalidated by the write; if one did save it, the caller copies the values away
+    before overwriting them (PyTorch saves a clone of the original too). A view is derived
+    afresh from its root, so its graph does not loop through the root's node that the write
+    is about to replace.
+    """
+    counter = _Watched([0])
+    counter.saved = False
+    if root is None:
+        old = _shallow(self)
+        old._version = counter
+        return old, counter
+    frozen = _shallow(root)
+    frozen._version = counter
+    old = frozen
+    from .registry import apply
+    for op, attrs in reversed(chain):
+        old = apply(op, (old,), attrs)
+    return old, counter
+
+
 def _check_cast(op, self, result_dtype):
     sd = self._data.dtype
     if result_dtype == sd:
@@ -38,7 +76,7 @@ def _check_cast(op, self, result_dtype):
 def _root(t: Tensor):
     chain = []
     while t._base is not None:
-        base, op, attrs = t._base
+        base, op, attrs = t._base[:3]
         chain.append((op, attrs))
         t = base
     return t, chain
@@ -69,8 +107,10 @@ def inplace(self: Tensor, compute, *, fast=None, op: str = "inplace", others=())
         self._version[0] += 1
         return self
     if tracking:
-        old = _shallow(self)
+        old, counter = _old_value(self, root, chain if root is not None else None)
         result = compute(old)
+        if counter.saved:
+            old._data = old._data.copy()
     else:
         from ..autograd.grad_mode import no_grad
         with no_grad():
@@ -89,7 +129,13 @@ def inplace(self: Tensor, compute, *, fast=None, op: str = "inplace", others=())
     if tracking:
         if result._data.dtype != self._data.dtype:
             result = result.to(self.dtype)
-        self._node = result._node
+        node = result._node
+        if node is not None and node.out_version is not None and node.out is result._data:
+            # the op saved its output, which now lives in self: a later in-place change of
+            # self must invalidate it (PyTorch raises for y.exp_(); y.exp_(); backward)
+            node.out = self._data
+            node.out_version = (self._version, self._version[0])
+        self._node = node
         self.requires_grad = result.requires_grad
         if root is not None:
             _rebase(root, chain, self)
@@ -105,8 +151,12 @@ def _rebase(root: Tensor, chain, view: Tensor) -> None:
     for op, attrs in reversed(chain):
         idx = op.forward(np, idx, **attrs) if attrs else op.forward(np, idx)
     old = _shallow(root)
+    # a frozen alias of the view: a later in-place change of the view must not rewrite
+    # this node's input
+    new_view = _shallow(view)
+    new_view._base = None
     flat_key = (np.asarray(idx).reshape(-1),)
-    new = apply(_index_put, (old.reshape(-1), view.reshape(-1)), {"key": flat_key})
+    new = apply(_index_put, (old.reshape(-1), new_view.reshape(-1)), {"key": flat_key})
     new = new.reshape(root.shape)
     root._node = new._node
     root.requires_grad = True

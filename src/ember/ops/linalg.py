@@ -112,7 +112,8 @@ ger = outer
 
 
 @register("einsum")
-def _einsum(xp, *ops, spec):
+def _einsum(xp, *ops, spec, parsed=None):
+    # ``parsed`` (the subscripts per operand) is read only by the backward rule
     return xp.einsum(spec, *ops, optimize=len(ops) > 2)
 
 
@@ -132,6 +133,8 @@ def _(node, g):
         kept = "".join(c for c in uniq if c in available)
         spec = ",".join([out] + other_subs) + "->" + kept
         gi = einsum(spec, g, *others)
+        # a size-1 dim of this operand that broadcast against the others sums back to 1
+        gi = sum_to(gi, tuple(x.shape[target.index(c)] for c in kept))
         if kept != uniq:
             # letters only in this operand were summed away: broadcast the gradient back
             gi = gi.reshape([x.shape[target.index(c)] if c in kept else 1 for c in uniq])

@@ -13,7 +13,10 @@ _SCALARS = (int, float, bool, np.generic)
 
 def const(value, np_dtype, dev) -> Tensor:
     """A constant (non-differentiable) tensor for a Python scalar operand."""
-    return _wrap(np.asarray(value, dtype=np_dtype), dev)
+    try:
+        return _wrap(np.asarray(value, dtype=np_dtype), dev)
+    except OverflowError:  # uint8 + 300, int32 + 2**40: wrap around as PyTorch does
+        return _wrap(_dt.cast_array(value, np_dtype), dev)
 
 
 def operands(op: str, a, b, *, to_float: bool = False):

@@ -202,6 +202,11 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
         if s <= 0:
             raise RuntimeError("multinomial: invalid multinomial distribution (sum of "
                                "probabilities <= 0)")
+        if not replacement and np.count_nonzero(r) < num_samples:
+            raise RuntimeError(f"multinomial: invalid multinomial distribution (with "
+                               f"replacement=False, not enough categories with non-zero "
+                               f"probability ({np.count_nonzero(r)}) to draw {num_samples} "
+                               f"samples)")
         out[i] = rng.choice(r.shape[0], num_samples, replace=replacement, p=r / s)
     return Tensor._wrap(out.reshape(input.shape[:-1] + (num_samples,)), input._dev)
 
@@ -209,8 +214,15 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *,
 # ----- in-place fills used by nn.init -------------------------------------------------------
 
 
+def _check_float_fill(op, self):
+    if not self.is_floating_point():
+        raise RuntimeError(f"{op}: expected a floating point tensor to fill, got {self.dtype} "
+                           f"(shape {tuple(self.shape)}); use random_ for integers")
+
+
 def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) -> Tensor:
     from .inplace import inplace
+    _check_float_fill("uniform_", self)
     vals = _gen(generator).uniform(a, b, self.shape)
     return inplace(self, lambda s: Tensor._wrap(vals.astype(s._data.dtype), s._dev),
                    op="uniform_")
@@ -218,6 +230,7 @@ def uniform_(self: Tensor, a: float = 0.0, b: float = 1.0, *, generator=None) ->
 
 def normal_(self: Tensor, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
     from .inplace import inplace
+    _check_float_fill("normal_", self)
     vals = _gen(generator).normal(mean, std, self.shape)
     return inplace(self, lambda s: Tensor._wrap(vals.astype(s._data.dtype), s._dev),
                    op="normal_")
@@ -243,6 +256,7 @@ def random_(self: Tensor, from_=0, to=None, *, generator=None) -> Tensor:
 
 def exponential_(self: Tensor, lambd: float = 1.0, *, generator=None) -> Tensor:
     from .inplace import inplace
+    _check_float_fill("exponential_", self)
     vals = _gen(generator).exponential(1.0 / lambd, self.shape)
     return inplace(self, lambda s: Tensor._wrap(vals.astype(s._data.dtype), s._dev),
                    op="exponential_")

@@ -81,6 +81,8 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor
 
 @register("mean", saves=())
 def _mean(xp, x, axes=None, keepdim=False):
+    if x.size == 0:  # the mean of nothing is NaN, silently (NumPy would warn; PyTorch doesn't)
+        return x.sum(axis=axes, keepdims=keepdim) * float("nan")
     return x.mean(axis=axes, keepdims=keepdim)
 
 
@@ -311,7 +313,17 @@ def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correc
 
 
 def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
-    return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
+    return _root(var(input, dim, unbiased, keepdim, correction=correction), 2)
+
+
+def _root(s: Tensor, p) -> Tensor:
+    """``s ** (1/p)`` whose gradient at ``s == 0`` is 0, as PyTorch's std and norm give, not
+    the inf * 0 = NaN of the chain rule: the zero branch takes ``s * 0`` and the root only
+    ever sees positive numbers."""
+    from .comparison import where
+    zero = s == 0
+    safe = where(zero, 1.0, s)
+    return where(zero, s * 0, safe.sqrt() if p == 2 else safe ** (1.0 / p))
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -324,7 +336,8 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 @register("logsumexp", saves=(0,), saves_output=True)
 def _logsumexp(xp, x, axes, keepdim=False):
-    m = x.max(axis=axes, keepdims=True)
+    # max has no identity: over an empty dim use 0 (the sum of nothing, giving -inf)
+    m = x.max(axis=axes, keepdims=True) if x.size else x.sum(axis=axes, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows give -inf, not NaN
     r = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
     return r if keepdim else r.squeeze(axis=axes)
@@ -411,18 +424,26 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
     if dtype is not None:
         input = input.to(dtype)
     if p in ("fro", 2, 2.0):
-        return sum(input * input, dim, keepdim).sqrt()
+        return _root(sum(input * input, dim, keepdim), 2)
     if p in (float("inf"), "inf"):
         return amax(input.abs(), dim, keepdim)
     if p in (float("-inf"), "-inf"):
         return amin(input.abs(), dim, keepdim)
     if p == 0:
-        return sum((input != 0).type(input.dtype), dim, keepdim)
+        # the count of nonzeros, kept on the graph with a zero gradient (as PyTorch): the
+        # branch taken at zeros is input * 0
+        from .comparison import where
+        return sum(where(input != 0, 1.0, input * 0), dim, keepdim)
     if p == 1:
         return sum(input.abs(), dim, keepdim)
     if isinstance(p, str):
         raise ValueError(f"norm: unsupported p={p!r}; use a number, 'fro', inf or -inf")
-    return sum(input.abs() ** p, dim, keepdim) ** (1.0 / p)
+    a = input.abs()
+    if p < 1:  # |x|^p has an infinite slope at 0, where PyTorch takes the gradient as 0
+        from .comparison import where
+        zero = a == 0
+        return _root(sum(where(zero, a * 0, where(zero, 1.0, a) ** p), dim, keepdim), p)
+    return _root(sum(a ** p, dim, keepdim), p)
 
 
 # ----- boolean reductions -------------------------------------------------------------------

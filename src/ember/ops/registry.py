@@ -27,9 +27,10 @@ class Op:
     """One primitive: forward kernel, backward rule, and what backward keeps alive.
 
     ``saves`` lists the inputs whose *values* the backward rule reads (so in-place changes to
-    them are an error); ``saves_output`` says whether it reads the output's value; ``extra``
-    says the forward returns ``(out, extra)`` where ``extra`` is kept on the node (indices of a
-    max, a dropout mask) and handed back to the caller.
+    them are an error), or is a function of the inputs returning that list (``mul`` reads one
+    operand only when the other needs a gradient); ``saves_output`` says whether it reads the
+    output's value; ``extra`` says the forward returns ``(out, extra)`` where ``extra`` is
+    kept on the node (indices of a max, a dropout mask) and handed back to the caller.
     """
 
     __slots__ = ("name", "forward", "backward", "saves", "saves_output", "extra", "onnx",
@@ -106,14 +107,17 @@ def apply(op: Op, inputs: tuple, attrs: dict | None = None):
     if op.view and _owner(out) is _owner(x0._data):
         # a view shares memory, so it shares the version counter of what it views
         t._version = x0._version
-        t._base = (x0, op, attrs)
+        t._base = (x0, op, attrs, x0._version[0])  # (base, view op, attrs, version seen)
     else:
         t._version = [0]
         t._base = None
     t.grad = None
     t._hooks = None
-    if _state.grad_enabled and op.differentiable:
+    if _state.grad_enabled and op.differentiable and out.dtype.kind in "fV":
         for x in inputs:
+            if x._base is not None and x._version[0] != x._base[3]:
+                _refresh_view(x)
+        for x in inputs:  # (only floating outputs carry gradients; "V" is bfloat16)
             if x.requires_grad:
                 t.requires_grad = True
                 t._node = _record(op, inputs, attrs, out, extra if op.extra else None, t)
@@ -133,6 +137,19 @@ def apply(op: Op, inputs: tuple, attrs: dict | None = None):
     return t
 
 
+def _refresh_view(x):
+    """Re-derive a view's node from its base after the shared memory was written in place
+    (through the base or another view), so gradients flow through the write — PyTorch
+    regenerates a view's grad_fn the same way."""
+    base, op, attrs, _ = x._base
+    if base._base is not None and base._version[0] != base._base[3]:
+        _refresh_view(base)
+    if base.requires_grad:
+        x._node = _record(op, (base,), attrs, x._data, None, x)
+        x.requires_grad = True
+    x._base = (base, op, attrs, x._version[0])
+
+
 def _owner(a):
     b = a.base
     return a if b is None else b
@@ -142,12 +159,18 @@ def _record(op, inputs, attrs, out, extra, t):
     node = _new(Node)
     node.op = op
     node.inputs = inputs
+    # Where each input's gradient goes, fixed now: a later in-place op may give the input
+    # tensor a new node, but this op consumed the value it had before.
+    node.edges = tuple((x._node if x._node is not None else x) if x.requires_grad else None
+                       for x in inputs)
     node.attrs = attrs
     node.out = out
     node.saved = extra
     node.hooks = None
     node.retained = None
     saves = op.saves
+    if callable(saves):
+        saves = saves(inputs)
     if saves is None:
         node.versions = tuple((x._version, x._version[0]) for x in inputs)
     elif saves:

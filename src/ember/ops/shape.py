@@ -65,6 +65,10 @@ def reshape(input: Tensor, *shape) -> Tensor:
 
 
 def _alias(x: Tensor) -> Tensor:
+    """The same tensor under a new name: a no-op view (t() of a vector, squeeze without
+    size-1 dims) must still carry the graph, or gradients would stop here."""
+    if x.requires_grad:
+        return apply(_reshape, (x,), {"shape": x._data.shape})
     t = Tensor._wrap(x._data, x._dev)
     t._version = x._version
     return t
@@ -414,8 +418,9 @@ def chunk(input: Tensor, chunks: int, dim: int = 0):
         raise RuntimeError(f"chunk: chunks must be greater than 0, got {chunks}")
     d = check_dim("chunk", dim, input.ndim)
     n = input.shape[d]
-    size = -(-n // chunks) if n else 1
-    return split(input, builtins.max(size, 1), d)
+    if n == 0:  # PyTorch hands back ``chunks`` empty pieces
+        return tuple(narrow(input, d, 0, 0) for _ in range(chunks))
+    return split(input, -(-n // chunks), d)
 
 
 def tensor_split(input, indices_or_sections, dim=0):
@@ -425,7 +430,10 @@ def tensor_split(input, indices_or_sections, dim=0):
         k = indices_or_sections
         bounds = [i * (n // k) + builtins.min(i, n % k) for i in range(k + 1)]
     else:
-        bounds = [0] + list(indices_or_sections) + [n]
+        # each piece is input[i:j] with Python's slice rules: negative indices count from
+        # the end and indices past either end are clipped
+        bounds = [builtins.min(builtins.max(int(i) + n if int(i) < 0 else int(i), 0), n)
+                  for i in [0, *indices_or_sections, n]]
     return tuple(narrow(input, d, a, builtins.max(b - a, 0))
                  for a, b in zip(bounds[:-1], bounds[1:]))
 

@@ -5,6 +5,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from .. import dtypes as _dt
 from ..errors import check_dim
 from ..tensor import Tensor
 from .registry import apply, register
@@ -85,7 +86,11 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
 
 
 def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
+    """The ``k``-th smallest value along ``dim`` and its index (NaN counts as the largest)."""
     d = check_dim("kthvalue", dim, input.ndim)
+    if input.ndim == 0:
+        v, i = kthvalue(input.reshape(1), k, 0)
+        return values_indices(v, i)
     vals, idx = topk(input, k, d, largest=False)
     v, i = vals.narrow(d, k - 1, 1), idx.narrow(d, k - 1, 1)
     if not keepdim:
@@ -94,12 +99,58 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
 
 
 def median(input: Tensor, dim=None, keepdim: bool = False):
-    """The lower median (PyTorch's convention), with its index when ``dim`` is given."""
+    """The lower median (PyTorch's convention), with its index when ``dim`` is given.
+
+    Where the values hold a NaN the median is NaN, at the index of the first NaN (PyTorch's
+    rule; ``nanmedian`` would skip them).
+    """
     if dim is None:
-        flat = input.reshape(-1)
-        return kthvalue(flat, (flat.shape[0] + 1) // 2, 0).values
+        if input._data.size == 0 and not input.is_floating_point():
+            raise IndexError(f"median: the median of an empty {input.dtype} tensor is "
+                             f"undefined (shape {tuple(input.shape)})")
+        return apply(_median_all, (input,))
     d = check_dim("median", dim, input.ndim)
-    return kthvalue(input, (input.shape[d] + 1) // 2, d, keepdim)
+    if input.ndim == 0:
+        return _median(input.reshape(1), 0, False)
+    if input.shape[d] == 0:
+        raise IndexError(f"median: expected reduction dim {d} to have non-zero size "
+                         f"(input shape {tuple(input.shape)})")
+    return _median(input, d, keepdim)
+
+
+@register("median_all", saves=(0,), saves_output=True)
+def _median_all(xp, x):
+    flat = xp.sort(x.reshape(-1))  # NaN sorts last
+    if flat.size == 0 or flat[-1] != flat[-1]:
+        return xp.full((), xp.nan, x.dtype)
+    return flat[(flat.size - 1) // 2]
+
+
+@_median_all.def_backward
+def _(node, g):
+    # Unlike median(dim), which picks one index, the full median shares its gradient evenly
+    # among the elements equal to it (the NaNs, when it is NaN): PyTorch's documented
+    # deterministic subgradient.
+    x, out = node.inputs[0].detach(), node.output().detach()
+    mask = (x == out) | (x.isnan() & out.isnan()) if x.is_floating_point() else x == out
+    mask = mask.type(g.dtype)
+    return (g * mask / mask.sum(),)
+
+
+def _median(x: Tensor, d: int, keepdim: bool):
+    from .comparison import where
+    from .indexing import gather
+    n = x.shape[d]
+    vals, idx = sort(x, d)  # stable and ascending, so NaNs come last in their input order
+    shape = x.shape[:d] + (1,) + x.shape[d + 1:]
+    pos = x.new_full(shape, (n + 1) // 2 - 1, dtype=_dt.int64)
+    if x.is_floating_point():
+        nans = x.isnan().sum(d, keepdim=True)
+        pos = where(nans > 0, n - nans, pos)  # the first NaN's place in the sorted order
+    v, i = gather(vals, d, pos), gather(idx, d, pos)
+    if not keepdim:
+        v, i = v.squeeze(d), i.squeeze(d)
+    return values_indices(v, i)
 
 
 def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,
