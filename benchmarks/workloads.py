@@ -1,0 +1,233 @@
+"""Training-step benchmarks: ember eager vs PyTorch eager on the same code, side by side.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/workloads.py
+    ... --workloads mlp cnn --rounds 5 --steps 5      # a subset, fewer samples
+    ... --memory                                      # peak RSS per side (subprocesses)
+
+Every workload is written once against the PyTorch API and built for each library (``lib``
+is ``ember`` or ``torch``), so both sides run the identical model definition. Rounds
+interleave the two sides; the report gives the median step time, the spread (min–max of the
+round medians) and the ratio ember/torch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+
+# ----- the workloads (PyTorch API; `lib` is ember or torch) ----------------------------------
+
+def mlp(lib):
+    nn, F = lib.nn, lib.nn.functional
+    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                          nn.Linear(512, 10))
+    opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = lib.randn(128, 784), lib.randint(0, 10, (128,))
+    return model, opt, lambda: F.cross_entropy(model(x), y)
+
+
+def cnn(lib):
+    nn, F = lib.nn, lib.nn.functional
+    model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+    opt = lib.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = lib.randn(64, 1, 28, 28), lib.randint(0, 10, (64,))
+    return model, opt, lambda: F.cross_entropy(model(x), y)
+
+
+def _gpt_model(lib, vocab=256, ctx=128, d=256, heads=4, layers=4):
+    nn, F = lib.nn, lib.nn.functional
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+            self.fc, self.out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+            self.register_buffer("mask", lib.tril(lib.ones(ctx, ctx)).bool())
+
+        def forward(self, x):
+            B, T, C = x.shape
+            q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
+            q = q.reshape(B, T, heads, C // heads).transpose(1, 2)
+            k = k.reshape(B, T, heads, C // heads).transpose(1, 2)
+            v = v.reshape(B, T, heads, C // heads).transpose(1, 2)
+            att = (q @ k.transpose(-2, -1)) * (1.0 / (C // heads) ** 0.5)
+            att = att.masked_fill(~self.mask[:T, :T], float("-inf"))
+            att = F.softmax(att, dim=-1)
+            y = (att @ v).transpose(1, 2).reshape(B, T, C)
+            x = x + self.proj(y)
+            return x + self.out(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok, self.pos = nn.Embedding(vocab, d), nn.Embedding(ctx, d)
+            self.blocks = nn.ModuleList([Block() for _ in range(layers)])
+            self.ln, self.head = nn.LayerNorm(d), nn.Linear(d, vocab)
+
+        def forward(self, idx):
+            T = idx.shape[1]
+            x = self.tok(idx) + self.pos(lib.arange(T))
+            for b in self.blocks:
+                x = b(x)
+            return self.head(self.ln(x))
+
+    return GPT()
+
+
+def gpt(lib):
+    F = lib.nn.functional
+    model = _gpt_model(lib)
+    opt = lib.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.01)
+    x, y = lib.randint(0, 256, (16, 128)), lib.randint(0, 256, (16, 128))
+    return model, opt, lambda: F.cross_entropy(model(x).reshape(-1, 256), y.reshape(-1))
+
+
+def lstm(lib):
+    nn, F = lib.nn, lib.nn.functional
+
+    class Tagger(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(256, 128)
+            self.rnn = nn.LSTM(128, 256, batch_first=True)
+            self.head = nn.Linear(256, 256)
+
+        def forward(self, x):
+            h, _ = self.rnn(self.emb(x))
+            return self.head(h)
+
+    model = Tagger()
+    opt = lib.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = lib.randint(0, 256, (32, 64)), lib.randint(0, 256, (32, 64))
+    return model, opt, lambda: F.cross_entropy(model(x).reshape(-1, 256), y.reshape(-1))
+
+
+WORKLOADS = {"mlp": mlp, "cnn": cnn, "gpt": gpt, "lstm": lstm}
+
+
+def _train_step(model, opt, loss_fn):
+    def step():
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+    return step
+
+
+def _latency(lib):
+    """mlp forward at batch 1 (no grad): the per-call latency a served model sees."""
+    model, _, _ = mlp(lib)
+    model.eval()
+    x = lib.randn(1, 784)
+
+    def step():
+        with lib.no_grad():
+            model(x)
+    return step
+
+
+# ----- measurement -------------------------------------------------------------------------
+
+def _libs():
+    import ember
+    libs = {"ember": ember}
+    try:
+        import torch
+        libs["torch"] = torch
+    except ImportError:
+        pass
+    return libs
+
+
+def _make(lib, name):
+    lib.manual_seed(0)
+    if name == "mlp-latency-b1":
+        return _latency(lib), 200
+    model, opt, loss_fn = WORKLOADS[name](lib)
+    return _train_step(model, opt, loss_fn), 1
+
+
+def _time(step, n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - t0) / n
+
+
+def run(names, rounds, steps):
+    libs = _libs()
+    results = {}
+    for name in names:
+        fns = {}
+        for k, lib in libs.items():
+            step, inner = _make(lib, name)
+            step()  # warm-up: first-touch allocations, lazy init
+            fns[k] = (step, inner)
+        per = {k: [] for k in libs}
+        for _ in range(rounds):
+            for k in libs:
+                step, inner = fns[k]
+                per[k].append(statistics.median(_time(step, inner) for _ in range(steps)))
+        results[name] = per
+    return results
+
+
+def _peak_rss(lib_name, name, steps):
+    """Peak resident memory (MiB) of a fresh process running the workload."""
+    code = (f"import sys, resource; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
+            f"import workloads as w; libs = w._libs(); lib = libs[{lib_name!r}]; "
+            f"base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+            f"step, inner = w._make(lib, {name!r}); "
+            f"[step() for _ in range({steps} * inner)]; "
+            f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=os.environ.copy())
+    if out.returncode:
+        return None
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workloads", nargs="*", default=list(WORKLOADS) + ["mlp-latency-b1"])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--memory", action="store_true")
+    ap.add_argument("--json", help="also write raw results here")
+    args = ap.parse_args(argv)
+    res = run(args.workloads, args.rounds, args.steps)
+    print("| workload | ember ms (min–max) | torch ms (min–max) | ember/torch |")
+    print("|---|---|---|---|")
+    for name, per in res.items():
+        def fmt(xs):
+            return f"{statistics.median(xs) * 1e3:.2f} ({min(xs) * 1e3:.2f}–{max(xs) * 1e3:.2f})"
+        e = statistics.median(per["ember"])
+        if "torch" in per:
+            t = statistics.median(per["torch"])
+            print(f"| {name} | {fmt(per['ember'])} | {fmt(per['torch'])} | {e / t:.2f} |")
+        else:
+            print(f"| {name} | {fmt(per['ember'])} | – | – |")
+    if args.memory:
+        print("\n| workload | ember peak RSS MiB | torch peak RSS MiB |\n|---|---|---|")
+        for name in args.workloads:
+            mems = [_peak_rss(k, name, 3) for k in ("ember", "torch")]
+            print(f"| {name} | " + " | ".join("–" if m is None else f"{m:.0f}" for m in mems)
+                  + " |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
