@@ -41,8 +41,11 @@ def relu(input: Tensor) -> Tensor:
 
 @register("sigmoid", saves=(), saves_output=True)
 def _sigmoid(xp, x):
-    # 0.5 * (1 + tanh(x/2)) is sigmoid without overflow in exp for large |x|
-    return (0.5 * (1 + xp.tanh(0.5 * x))).astype(x.dtype, copy=False)
+    # exp of -|x| never overflows, and e/(1+e) keeps the far negative tail (tanh would round
+    # it to exactly 0)
+    e = xp.exp(-xp.abs(x))
+    r = 1 / (1 + e)
+    return xp.where(x >= 0, r, e * r).astype(x.dtype, copy=False)
 
 
 @_sigmoid.def_backward

@@ -121,8 +121,9 @@ def _finish(loss, reduction, denom):
     total = loss.sum()
     if reduction == "sum":
         return total
-    with np.errstate(invalid="ignore", divide="ignore"):  # all ignored: nan, as PyTorch
-        return np.asarray(total / denom, loss.dtype)
+    if not denom:  # every target ignored (or zero weights): nan, as PyTorch
+        return np.asarray(np.nan, loss.dtype)
+    return np.asarray(total / denom, loss.dtype)
 
 
 # ----- cross_entropy ----------------------------------------------------------------------------
@@ -194,7 +195,9 @@ def _cross_entropy(xp, x, target, *w, reduction, ignore_index=-100, label_smooth
         denom = loss.size if wt is None else wt.sum()
     # kept for backward: softmax = exp((x - shift) - lse); the shift is not folded into lse,
     # which would round away the small lse of huge logits in float32
-    stats = np.stack((np.broadcast_to(m, lse.shape), lse))
+    stats = np.empty((2,) + lse.shape, lse.dtype)
+    stats[0] = m
+    stats[1] = lse
     return _finish(loss.astype(x.dtype, copy=False), reduction, denom), stats
 
 
@@ -223,10 +226,9 @@ def _ce_constants(x_shape, target, weight, attrs, dt):
                           np.take_along_axis(beta, tc[:, None], 1) + (wt * (1 - eps))[:, None],
                           axis=1)
         denom = wt.sum()
-    if red == "mean":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            alpha = alpha / dt.type(denom)
-            beta = beta / dt.type(denom)
+    if red == "mean" and denom:  # all ignored: alpha and beta are 0, so is the gradient
+        alpha = alpha / dt.type(denom)
+        beta = beta / dt.type(denom)
     return alpha.astype(dt, copy=False), beta.astype(dt, copy=False)
 
 
@@ -249,9 +251,8 @@ def _cross_entropy_backward(xp, g, x, target, stats, *w, reduction, ignore_index
     # the common case, softmax - onehot, without materialising the one-hot
     tc, wt, _ = _picked(target, ignore_index, None, x.dtype)
     n_valid = target.size if wt is None else wt.sum()
-    if reduction == "mean":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            gb = gb / x.dtype.type(n_valid)
+    if reduction == "mean" and n_valid:  # all ignored: the loss is nan, the gradient 0
+        gb = gb / x.dtype.type(n_valid)
     scale = gb if wt is None else wt[:, None] * gb
     s *= scale
     if s.ndim == 2:
@@ -346,7 +347,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got "
                          f"{label_smoothing}")
-    probs = target._data.dtype.kind == "f" or target._data.dtype.name == "bfloat16"
+    probs = target._data.dtype.kind in "fV"  # 'V': bfloat16
     if probs and tuple(target.shape) != tuple(input.shape):
         raise TypeError(f"cross_entropy: a floating-point target ({target.dtype}, shape "
                         f"{tuple(target.shape)}) is read as class probabilities and must have "
@@ -389,9 +390,9 @@ def _(node, g):
 @register("nll_loss_backward", saves=(1,))
 def _nll_loss_backward(xp, g, target, *w, reduction, shape, ignore_index=-100):
     tc, wt, _ = _picked(target, ignore_index, w[0] if w else None, g.dtype, True)
-    if reduction == "mean":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            wt /= g.dtype.type(wt.sum())
+    total = wt.sum()
+    if reduction == "mean" and total:  # all ignored: the loss is nan, the gradient 0
+        wt /= g.dtype.type(total)
     out = np.zeros(shape, g.dtype)
     np.put_along_axis(out, tc[:, None], (-wt * g)[:, None], axis=1)
     return out
@@ -746,3 +747,183 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor,
     if swap:
         d_neg = minimum(d_neg, dist(positive, negative))
     return _reduce(clamp(d_pos - d_neg + margin, min=0), reduction)
+
+
+# ----- CTC --------------------------------------------------------------------------------------
+
+
+def _ctc_padded(targets, target_lengths, n):
+    """Targets as an ``(N, S)`` array, whether given padded or concatenated (1-d)."""
+    t = np.asarray(targets)
+    if t.ndim == 2:
+        return t
+    out = np.zeros((n, int(target_lengths.max()) if n else 0), np.int64)
+    start = 0
+    for i, length in enumerate(target_lengths):  # one slice per sample, no per-symbol work
+        out[i, :length] = t[start:start + length]
+        start += length
+    return out
+
+
+def _ctc_forward_backward(lp, tg, in_len, tg_len, blank):
+    """Per-sample ``-log p(target | lp)`` and its gradient w.r.t. ``lp`` (T, N, C), by the
+    alpha/beta recursions of Graves et al. (2006) in log space, vectorised over the batch
+    and the extended label positions (one loop over time)."""
+    t_max, n, c = lp.shape
+    s_max = tg.shape[1]
+    length = 2 * s_max + 1
+    ext = np.full((n, length), blank, np.int64)  # blank, l1, blank, l2, ..., blank
+    ext[:, 1::2] = tg
+    ext_len = 2 * tg_len + 1
+    pos = np.arange(length)
+    valid = pos[None, :] < ext_len[:, None]
+    skip = np.zeros((n, length), bool)  # may jump over the blank between distinct labels
+    skip[:, 2:] = (ext[:, 2:] != blank) & (ext[:, 2:] != ext[:, :-2])
+    emit = lp[:, np.arange(n)[:, None], ext]  # (T, N, L)
+    emit = np.where(valid[None], emit, -np.inf)
+    neg = np.full((n, length), -np.inf, lp.dtype)
+    skip_next = np.zeros_like(skip)  # the mirror of `skip` for the backward recursion
+    skip_next[:, :-2] = skip[:, 2:]
+
+    def logsum3(a, b, c):
+        with np.errstate(invalid="ignore"):  # -inf - -inf inside logaddexp
+            return np.logaddexp(np.logaddexp(a, b), c)
+
+    def from_left(prev):  # paths into s come from s, s-1 and (if allowed) s-2
+        a1 = np.concatenate([neg[:, :1], prev[:, :-1]], 1)
+        a2 = np.where(skip, np.concatenate([neg[:, :2], prev[:, :-2]], 1), -np.inf)
+        return logsum3(prev, a1, a2)
+
+    def from_right(prev):  # paths out of s go to s, s+1 and (if allowed) s+2
+        b1 = np.concatenate([prev[:, 1:], neg[:, :1]], 1)
+        b2 = np.where(skip_next, np.concatenate([prev[:, 2:], neg[:, :2]], 1), -np.inf)
+        return logsum3(prev, b1, b2)
+
+    alpha = np.empty_like(emit)
+    a0 = neg.copy()
+    a0[:, 0] = emit[0, :, 0]
+    a0[:, 1] = emit[0, :, 1]  # -inf already where the target is empty (masked emission)
+    alpha[0] = a0
+    for t in range(1, t_max):
+        alpha[t] = from_left(alpha[t - 1]) + emit[t]
+    last = in_len - 1
+    rows = np.arange(n)
+    end1 = alpha[last, rows, ext_len - 1]
+    end2 = np.where(ext_len > 1, alpha[last, rows, np.maximum(ext_len - 2, 0)], -np.inf)
+    with np.errstate(invalid="ignore"):
+        nll = -np.logaddexp(end1, end2)
+    beta = np.full_like(emit, -np.inf)
+    b_init = neg.copy()  # a path ends on the last label or the blank after it
+    b_init[rows, ext_len - 1] = emit[last, rows, ext_len - 1]
+    two = ext_len > 1
+    b_init[rows[two], ext_len[two] - 2] = emit[last[two], rows[two], ext_len[two] - 2]
+    for t in range(t_max - 1, -1, -1):
+        rec = from_right(beta[t + 1]) + emit[t] if t + 1 < t_max else neg
+        beta[t] = np.where((t == last)[:, None], b_init,
+                           np.where((t < last)[:, None], rec, -np.inf))
+    # d nll / d lp[t, n, c] = -sum_{s: ext_s = c} exp(alpha + beta - emit + nll)
+    with np.errstate(invalid="ignore", over="ignore"):
+        post = np.exp(alpha + beta - emit + nll[None, :, None])
+    post = np.where(np.isfinite(post), post, 0.0)
+    flat = ((np.arange(t_max)[:, None, None] * n + rows[None, :, None]) * c + ext[None])
+    grad = -np.bincount(flat.ravel(), weights=post.ravel(), minlength=t_max * n * c)
+    return nll, grad.reshape(t_max, n, c).astype(lp.dtype, copy=False)
+
+
+@register("ctc_loss", saves=(), extra=True)
+def _ctc_loss(xp, lp, tg, in_len, tg_len, blank=0, reduction="mean", zero_infinity=False):
+    dt = np.dtype(np.float32) if lp.dtype.itemsize < 4 else lp.dtype
+    nll, grad = _ctc_forward_backward(lp.astype(dt, copy=False), tg, in_len, tg_len, blank)
+    if zero_infinity:
+        bad = ~np.isfinite(nll)
+        nll[bad] = 0.0
+        grad[:, bad] = 0.0
+    if reduction == "none":
+        out = nll
+    elif reduction == "sum":
+        out = nll.sum()
+    else:
+        out = (nll / np.maximum(tg_len, 1)).mean()
+    return np.asarray(out, lp.dtype), grad.astype(lp.dtype, copy=False)
+
+
+@_ctc_loss.def_backward
+def _(node, g):
+    from .. import _state
+    if _state.grad_enabled:
+        raise RuntimeError("ctc_loss: double backward (create_graph=True through ctc_loss) is "
+                           "not supported")
+    lp, _, _, tg_len = node.inputs
+    a = node.attrs
+    grad = Tensor._wrap(node.saved, lp._dev)
+    red = a.get("reduction", "mean")
+    if red == "none":
+        scale = g
+    elif red == "sum":
+        scale = g.reshape(1)
+    else:  # mean of nll / target_length
+        n = lp.shape[1]
+        per = 1.0 / (np.maximum(tg_len._data, 1) * n)
+        scale = g * Tensor._wrap(per.astype(lp._data.dtype), lp._dev)
+    return (grad * scale.reshape(1, -1, 1), None, None, None)
+
+
+def ctc_loss(log_probs: Tensor, targets, input_lengths, target_lengths, blank: int = 0,
+             reduction: str = "mean", zero_infinity: bool = False) -> Tensor:
+    """Connectionist Temporal Classification loss of ``log_probs`` ``(T, N, C)`` (or
+    unbatched ``(T, C)``) against ``targets`` given padded ``(N, S)`` or concatenated.
+
+    'mean' divides each sample's loss by its target length, then averages over the batch.
+    The gradient is the exact derivative w.r.t. ``log_probs`` (PyTorch's differs by a term
+    that the usual upstream log_softmax cancels).
+    """
+    reduction = _reduction("ctc_loss", reduction)
+    _check_float("ctc_loss", "log_probs", log_probs)
+    unbatched = log_probs.ndim == 2
+    lp = log_probs.unsqueeze(1) if unbatched else log_probs
+    if lp.ndim != 3:
+        raise ValueError(f"ctc_loss: expected log_probs of shape (T, N, C) or (T, C), got "
+                         f"{tuple(log_probs.shape)}")
+    t_max, n, c = lp.shape
+
+    def ints(v, name):
+        a = np.asarray(v._data if isinstance(v, Tensor) else v)
+        if a.dtype.kind not in "iu":
+            raise TypeError(f"ctc_loss: {name} must be integers, got dtype {a.dtype}")
+        return a.astype(np.int64).reshape(-1)
+    in_len, tg_len = ints(input_lengths, "input_lengths"), ints(target_lengths, "target_lengths")
+    tgt = targets._data if isinstance(targets, Tensor) else np.asarray(targets)
+    if tgt.dtype.kind not in "iu":
+        raise TypeError(f"ctc_loss: targets must be integer class indices, got {tgt.dtype}")
+    if unbatched and tgt.ndim == 1 and tg_len.size == 1 and tgt.size >= tg_len[0]:
+        tgt = tgt[None]
+    if in_len.shape != (n,) or tg_len.shape != (n,):
+        raise ValueError(f"ctc_loss: expected input_lengths and target_lengths of {n} "
+                         f"entries (batch size of log_probs {tuple(log_probs.shape)}), got "
+                         f"{in_len.size} and {tg_len.size}")
+    if (in_len < 1).any() or (in_len > t_max).any():
+        raise ValueError(f"ctc_loss: input_lengths must be in 1..{t_max} (the time dim of "
+                         f"log_probs), got {in_len.tolist()}")
+    if (tg_len < 0).any():
+        raise ValueError(f"ctc_loss: target_lengths must be >= 0, got {tg_len.tolist()}")
+    if tgt.ndim == 2:
+        if tgt.shape[0] != n or (tg_len > tgt.shape[1]).any():
+            raise ValueError(f"ctc_loss: padded targets of shape {tuple(tgt.shape)} do not "
+                             f"fit batch size {n} and target_lengths {tg_len.tolist()}")
+    elif tgt.ndim != 1 or tgt.size != tg_len.sum():
+        raise ValueError(f"ctc_loss: concatenated targets have {tgt.size} entries but "
+                         f"target_lengths sum to {int(tg_len.sum())}")
+    tg = _ctc_padded(tgt, tg_len, n).astype(np.int64)
+    used = np.arange(tg.shape[1])[None, :] < tg_len[:, None]
+    if used.any():
+        vals = tg[used]
+        bad = vals[(vals < 0) | (vals >= c) | (vals == blank)]
+        if bad.size:
+            raise IndexError(f"ctc_loss: target {int(bad[0])} is not a valid label for {c} "
+                             f"classes with blank={blank}")
+    tg = np.where(used, tg, blank)
+    dev = log_probs._dev
+    ins = (lp, Tensor._wrap(tg, dev), Tensor._wrap(in_len, dev), Tensor._wrap(tg_len, dev))
+    out = apply(_ctc_loss, ins, {"blank": int(blank), "reduction": reduction,
+                                 "zero_infinity": bool(zero_infinity)})[0]
+    return out.reshape(()) if unbatched and reduction == "none" else out
