@@ -21,11 +21,49 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
+from collections import OrderedDict
 
 import numpy as np
 
 from ..tensor import Tensor
 from .registry import apply, register
+
+
+class _Workspace(threading.local):
+    """Scratch arrays reused across calls for temporaries that never leave a kernel (im2col
+    columns, padded copies, GEMM outputs that get cropped).
+
+    A fresh multi-megabyte NumPy array is a fresh mmap: the kernel zeroes and faults in every
+    page on first touch, which costs more than the im2col copy itself (about a third of a
+    small CNN's training step). Arrays are kept per (tag, shape, dtype), least recently used
+    first out beyond ``limit`` bytes. Per thread, so concurrent kernels never share one.
+    """
+
+    limit = 256 << 20
+
+    def __init__(self):
+        self.arrays = OrderedDict()
+        self.nbytes = 0
+
+    def get(self, xp, tag, shape, dtype):
+        if xp is not np:
+            return xp.empty(shape, dtype)
+        key = (tag, shape, np.dtype(dtype).char)
+        a = self.arrays.get(key)
+        if a is not None:
+            self.arrays.move_to_end(key)
+            return a
+        a = np.empty(shape, dtype)
+        if a.nbytes <= self.limit:
+            self.arrays[key] = a
+            self.nbytes += a.nbytes
+            while self.nbytes > self.limit:
+                self.nbytes -= self.arrays.popitem(last=False)[1].nbytes
+        return a
+
+
+_ws = _Workspace()
 
 
 class _Geom:
@@ -37,7 +75,7 @@ class _Geom:
     """
 
     __slots__ = ("in_sp", "k", "s", "d", "pads", "padded", "out_sp", "K", "flat", "L",
-                 "shifts", "windows", "buflen", "_rows")
+                 "shifts", "windows", "buflen")
 
     def __init__(self, in_sp, k, s, d, pads, out_sp=None, allow_flat=True):
         self.in_sp, self.k, self.s, self.d, self.pads = tuple(in_sp), k, s, d, pads
@@ -52,7 +90,6 @@ class _Geom:
         self.flat = allow_flat and nd > 1 and all(si == 1 for si in s)
         if self.flat:
             rows = [math.prod(self.padded[i + 1:]) for i in range(nd)]
-            self._rows = rows
             self.shifts = [sum(o * di * r for o, di, r in zip(off, d, rows)) for off in offsets]
             self.L = self.out_sp[0] * rows[0]
             # the last output row still reads (k-1)*d past the end in the inner dims
@@ -69,22 +106,22 @@ class _Geom:
         return tuple(slice(lo, lo + n) for (lo, _), n in zip(self.pads, self.in_sp))
 
     def pad(self, xp, x, fill=0):
-        """The padded input: ``(N, C, buflen)`` when flat, else ``(N, C, *padded)``."""
+        """The padded input: ``(N, C, buflen)`` when flat, else ``(N, C, *padded)``; a
+        scratch array, valid until the kernel returns."""
         N, C = x.shape[:2]
         nopad = all(lo == 0 and hi == 0 for lo, hi in self.pads)
         if self.flat:
             if nopad and self.buflen == math.prod(self.padded):
                 return x.reshape(N, C, -1)
-            buf = xp.full((N, C, self.buflen), fill, x.dtype) if fill else \
-                xp.zeros((N, C, self.buflen), x.dtype)
-            buf[..., :math.prod(self.padded)].reshape((N, C) + self.padded)[
-                (slice(None), slice(None)) + self._inner()] = x
+            size = math.prod(self.padded)
+            buf = _ws.get(xp, "pad", (N, C, self.buflen), x.dtype)
+            buf[..., size:] = fill
+            _set_framed(buf[..., :size].reshape((N, C) + self.padded), self._inner(), x, fill)
             return buf
         if nopad:
             return x
-        buf = xp.full((N, C) + self.padded, fill, x.dtype) if fill else \
-            xp.zeros((N, C) + self.padded, x.dtype)
-        buf[(slice(None), slice(None)) + self._inner()] = x
+        buf = _ws.get(xp, "pad", (N, C) + self.padded, x.dtype)
+        _set_framed(buf, self._inner(), x, fill)
         return buf
 
     def views(self, buf):
@@ -104,11 +141,11 @@ class _Geom:
         if K == 1 and (self.flat or buf is x and x.shape[2:] == self.out_sp):
             return self.views(buf)[0].reshape(N, G, 1, C // G, L)  # 1x1: no copy
         if self.flat:
-            cols = xp.empty((N, G, K, C // G, L), x.dtype)
+            cols = _ws.get(xp, "cols", (N, G, K, C // G, L), x.dtype)
             for k, v in enumerate(self.views(buf)):
                 cols[:, :, k] = v.reshape(N, G, C // G, L)
             return cols
-        cols = xp.empty((N, G, K, C // G) + self.out_sp, x.dtype)
+        cols = _ws.get(xp, "cols", (N, G, K, C // G) + self.out_sp, x.dtype)
         for k, v in enumerate(self.views(buf)):
             cols[:, :, k] = v.reshape((N, G, C // G) + self.out_sp)
         return cols.reshape(N, G, K, C // G, L)
@@ -117,54 +154,92 @@ class _Geom:
         """Adjoint of :meth:`im2col`: add columns ``(N, G, K, C/G, L)`` back into
         ``(N, C, *in)``."""
         N, G, K, Cg, L = cols.shape
-        if self.flat:
-            size = math.prod(self.padded)
-            buf = xp.zeros((N, G, Cg, self.buflen), cols.dtype)
-            for k, v in enumerate(self.views(buf)):
-                v += cols[:, :, k]
-            img = buf[..., :size].reshape((N, G * Cg) + self.padded)
-        else:
-            img = xp.zeros((N, G, Cg) + self.padded, cols.dtype)
+        size = math.prod(self.padded)
+        shape = (N, G, Cg) + ((self.buflen,) if self.flat else self.padded)
+        # the image is cropped out of the buffer (a copy) unless it is the buffer itself
+        crop = self.padded != self.in_sp or self.flat and self.buflen != size
+        if not self.flat:
             cols = cols.reshape((N, G, K, Cg) + self.out_sp)
-            for k, v in enumerate(self.views(img)):
-                v += cols[:, :, k]
-            img = img.reshape((N, G * Cg) + self.padded)
-        if img.shape[2:] == self.in_sp:
+        first = 0
+        if not crop:
+            buf = xp.zeros(shape, cols.dtype)
+        elif self.flat:  # offset 0 covers [0, L): assign it and zero the rest (saves a pass)
+            buf = _ws.get(xp, "col2im", shape, cols.dtype)
+            buf[..., :L] = cols[:, :, 0]
+            buf[..., L:] = 0
+            first = 1
+        else:
+            buf = _ws.get(xp, "col2im", shape, cols.dtype)
+            buf.fill(0)
+        for k, v in enumerate(self.views(buf)[first:], first):
+            v += cols[:, :, k]
+        img = (buf[..., :size] if self.flat else buf).reshape((N, G * Cg) + self.padded)
+        if not crop:
             return img
         return xp.ascontiguousarray(img[(slice(None), slice(None)) + self._inner()])
 
-    def to_out(self, xp, y):
-        """``(N, C, L)`` -> ``(N, C, *out)`` (drops a flat layout's wrap-around columns)."""
+    @property
+    def crops_out(self):
+        """Whether :meth:`to_out` copies (a flat layout with wrap-around columns)."""
+        return self.flat and self.padded[1:] != self.out_sp[1:]
+
+    def to_out(self, xp, y, bias=None):
+        """``(N, C, L)`` -> ``(N, C, *out)`` (drops a flat layout's wrap-around columns),
+        adding ``bias`` per channel on the way."""
         N, C = y.shape[:2]
-        if not self.flat:
-            return y.reshape((N, C) + self.out_sp)
-        y = y.reshape((N, C, self.out_sp[0]) + self.padded[1:])
-        if self.padded[1:] == self.out_sp[1:]:
+        bshape = (-1,) + (1,) * len(self.out_sp)
+        if not self.crops_out:
+            y = y.reshape((N, C) + self.out_sp)
+            if bias is not None:
+                y += bias.reshape(bshape)
             return y
-        return xp.ascontiguousarray(y[(Ellipsis,) + tuple(slice(0, n) for n in self.out_sp[1:])])
+        y = y.reshape((N, C, self.out_sp[0]) + self.padded[1:])
+        y = y[(Ellipsis,) + tuple(slice(0, n) for n in self.out_sp[1:])]
+        if bias is None:
+            return xp.ascontiguousarray(y)
+        return xp.add(y, bias.reshape(bshape))  # the crop copy and the bias in one pass
 
     def from_out(self, xp, g):
-        """``(N, C, *out)`` -> ``(N, C, L)``; a flat layout's extra columns are zero."""
+        """``(N, C, *out)`` -> ``(N, C, L)``; a flat layout's extra columns are zero. A
+        scratch array (when it is not ``g`` itself), valid until the kernel returns."""
         N, C = g.shape[:2]
-        if not self.flat or self.padded[1:] == self.out_sp[1:]:
+        if not self.crops_out:
             return g.reshape(N, C, self.L)
-        z = xp.zeros((N, C, self.out_sp[0]) + self.padded[1:], g.dtype)
-        z[(Ellipsis,) + tuple(slice(0, n) for n in self.out_sp[1:])] = g
+        z = _ws.get(xp, "from_out", (N, C, self.out_sp[0]) + self.padded[1:], g.dtype)
+        _set_framed(z, (slice(None),) + tuple(slice(0, n) for n in self.out_sp[1:]), g, 0)
         return z.reshape(N, C, self.L)
+
+
+def _set_framed(buf, inner, x, fill):
+    """``buf[..., inner] = x`` and ``fill`` everywhere else, writing each element once."""
+    nd = len(inner)
+    lead = (slice(None),) * (buf.ndim - nd)
+    for i, sl in enumerate(inner):
+        n = buf.shape[buf.ndim - nd + i]
+        before = (slice(None),) * i
+        if sl.start:
+            buf[lead + before + (slice(0, sl.start),)] = fill
+        if sl.stop is not None and sl.stop < n:
+            buf[lead + before + (slice(sl.stop, None),)] = fill
+    buf[lead + tuple(inner)] = x
 
 
 # ----- the three convolution ops ------------------------------------------------------------
 
 
-def _gemm_w_cols(xp, w, cols):
+def _gemm_w_cols(xp, w, cols, out=None):
     """Weights ``(Co, C/G, *k)`` times columns ``(N, G, K, C/G, L)`` -> ``(N, Co, L)``."""
     N, G, K, Cg, L = cols.shape
     Co = w.shape[0]
     # (Co, Cg, K) -> (G, Co/G, K*Cg) to match the offset-major columns
     wk = w.reshape(G, Co // G, Cg, K).swapaxes(2, 3).reshape(G, Co // G, K * Cg)
+    if out is None:
+        out = xp.empty((N, Co, L), cols.dtype)
     if G == 1:
-        return xp.matmul(wk[0], cols.reshape(N, K * Cg, L))
-    return xp.matmul(wk, cols.reshape(N, G, K * Cg, L)).reshape(N, Co, L)
+        xp.matmul(wk[0], cols.reshape(N, K * Cg, L), out=out)
+    else:
+        xp.matmul(wk, cols.reshape(N, G, K * Cg, L), out=out.reshape(N, G, Co // G, L))
+    return out
 
 
 def _gemm_wT_g(xp, w, gL, groups):
@@ -176,10 +251,11 @@ def _gemm_wT_g(xp, w, gL, groups):
     K = math.prod(w.shape[2:])
     # (G, Ci/G, Cog, K) -> (G, K*Cog, Ci/G)
     wt = w.reshape(G, Ci // G, Cog, K).transpose(0, 3, 2, 1).reshape(G, K * Cog, Ci // G)
+    cols = _ws.get(xp, "gcols", (N, G, K * Cog, L), gL.dtype)
     if G == 1:
-        cols = xp.matmul(wt[0], gL)
+        xp.matmul(wt[0], gL, out=cols[:, 0])
     else:
-        cols = xp.matmul(wt, gL.reshape(N, G, Ci // G, L))
+        xp.matmul(wt, gL.reshape(N, G, Ci // G, L), out=cols)
     return cols.reshape(N, G, K, Cog, L)
 
 
@@ -190,10 +266,10 @@ def _bias_shape(b, nd):
 @register("conv", saves=(0, 1))
 def _conv(xp, x, w, b=None, *, stride, padding, dilation, groups=1):
     geo = _Geom(x.shape[2:], w.shape[2:], stride, dilation, padding)
-    y = _gemm_w_cols(xp, w, geo.im2col(xp, x, groups))
-    if b is not None:
-        y += b.reshape(-1, 1)
-    return geo.to_out(xp, y)
+    cols = geo.im2col(xp, x, groups)
+    N, L = x.shape[0], cols.shape[-1]
+    out = _ws.get(xp, "gemm", (N, w.shape[0], L), x.dtype) if geo.crops_out else None
+    return geo.to_out(xp, _gemm_w_cols(xp, w, cols, out), b)
 
 
 @_conv.def_backward
@@ -248,9 +324,11 @@ def _conv_weight_grad(xp, x, gy, *, kernel, stride, padding, dilation, groups=1)
     N, G, K, Cg, L = cols.shape
     Co = gy.shape[1]
     gL = geo.from_out(xp, gy).reshape(N, G, Co // G, L)
-    gw = xp.matmul(gL, cols.reshape(N, G, K * Cg, L).swapaxes(2, 3)).sum(0)
-    # (G, Co/G, K, Cg) -> (Co, Cg, *k)
-    gw = gw.reshape(G, Co // G, K, Cg).swapaxes(2, 3)
+    # cols @ gy.T per image (this orientation runs ~1.4x faster in OpenBLAS than gy @ cols.T)
+    per_image = _ws.get(xp, "wgrad", (N, G, K * Cg, Co // G), x.dtype)
+    gw = xp.matmul(cols.reshape(N, G, K * Cg, L), gL.swapaxes(2, 3), out=per_image).sum(0)
+    # (G, K, Cg, Co/G) -> (Co, Cg, *k)
+    gw = gw.reshape(G, K, Cg, Co // G).transpose(0, 3, 2, 1)
     return xp.ascontiguousarray(gw).reshape((Co, Cg) + tuple(kernel))
 
 
@@ -298,8 +376,10 @@ def _crop_to(t, shape):
 @register("im2col", saves=())
 def _im2col(xp, x, kernel, dilation, padding, stride):
     geo = _Geom(x.shape[2:], kernel, stride, dilation, padding, allow_flat=False)
-    cols = geo.im2col(xp, x)[:, 0]  # (N, K, C, L); PyTorch's rows are channel-major
-    return xp.ascontiguousarray(cols.swapaxes(1, 2)).reshape(x.shape[0], -1, geo.L)
+    cols = geo.im2col(xp, x)[:, 0]  # (N, K, C, L) scratch; PyTorch's rows are channel-major
+    out = xp.empty((x.shape[0], x.shape[1], geo.K, geo.L), x.dtype)
+    out[...] = cols.swapaxes(1, 2)
+    return out.reshape(x.shape[0], -1, geo.L)
 
 
 @_im2col.def_backward

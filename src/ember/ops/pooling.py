@@ -51,28 +51,26 @@ def _disjoint(geo):
     return all(s >= d * (k - 1) + 1 for k, s, d in zip(geo.k, geo.s, geo.d))
 
 
-def _scatter_offsets(xp, geo, g, pieces):
-    """Sum ``pieces(k)`` (an array shaped like ``g``) into the window of offset ``k``; crop to
-    the input."""
+def _scatter_offsets(xp, geo, g, mask=None):
+    """Add ``g`` (times ``mask(k)`` when given) into the window of each kernel offset ``k``;
+    crop to the input."""
     N, C = g.shape[:2]
     buf = xp.zeros((N, C) + geo.padded, g.dtype)
     disjoint = _disjoint(geo)
     for k, v in enumerate(geo.views(buf)):
-        if disjoint:
-            v[...] = pieces(k)
+        if disjoint:  # windows do not overlap: write straight into the strided view
+            if mask is None:
+                v[...] = g
+            else:
+                xp.multiply(g, mask(k), out=v)
         else:
-            v += pieces(k)
+            v += g if mask is None else g * mask(k)
     inner = (slice(None), slice(None)) + geo._inner()
     return buf if buf.shape[2:] == geo.in_sp else xp.ascontiguousarray(buf[inner])
 
 
 def _lowest(dtype):
     return -np.inf if dtype.kind == "f" else np.iinfo(dtype).min
-
-
-def _geom_attrs(a, in_sp):
-    return _pool_geom(in_sp, a["kernel"], a["stride"], a["padding"], a["dilation"],
-                      a["ceil_mode"])
 
 
 # ----- max pool -----------------------------------------------------------------------------
@@ -120,7 +118,7 @@ def _max_pool_backward(xp, g, arg, kernel, stride, padding, dilation, ceil_mode,
     geo = _pool_geom(in_shape, kernel, stride, padding, dilation, ceil_mode)
     # multiplying by the mask is branch-free: several times faster than where() on the
     # unpredictable masks of a max
-    return _scatter_offsets(xp, geo, g, lambda k: g * (arg == k))
+    return _scatter_offsets(xp, geo, g, lambda k: arg == k)
 
 
 @_max_pool_backward.def_backward
@@ -211,7 +209,7 @@ def _avg_pool_backward(xp, g, kernel, stride, padding, ceil_mode, count_include_
     geo = _avg_geo(in_shape, kernel, stride, padding, ceil_mode)
     gs = g / xp.asarray(_avg_divisor(geo, padding, count_include_pad, divisor_override,
                                      g.dtype))
-    return _scatter_offsets(xp, geo, gs, lambda k: gs)
+    return _scatter_offsets(xp, geo, gs)
 
 
 @_avg_pool_backward.def_backward
