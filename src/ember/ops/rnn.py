@@ -5,15 +5,20 @@ backpropagation through time; ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` stack them i
 directions. The equations and gate orders are PyTorch's (LSTM: i, f, g, o; GRU: r, z, n with
 ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``).
 
-How the kernels are laid out, and why:
+How the kernels are laid out, and why (the per-step GEMMs are most of the time; the rest is
+kept to a few in-place ufunc calls per step):
 
-- The input projection ``W_ih x_t + b`` of every step is one GEMM before the loop; each step then
-  only does the recurrent GEMM and the gate arithmetic.
 - Inside the loop the state is kept transposed, ``(features, batch)``: the step's GEMM is then
-  ``W_hh @ h`` (for small batches BLAS runs this about 2x faster than ``h @ W_hh.T``), every
-  gate is a contiguous block of rows, and per-step values are stored as ``(features, T, batch)``
-  so the weight gradients are single GEMMs over all steps (``dW_hh = dG @ H_prev.T``).
-- Per-step arithmetic writes into preallocated buffers (``out=``), no allocation in the loop.
+  ``W_hh @ h`` (for small batches OpenBLAS runs this about 2x faster than ``h @ W_hh.T``) and
+  every gate is a contiguous block of rows.
+- The input projection ``W_ih x_t + b`` of every step is one (batched) GEMM before the loop,
+  the bias folded in as a column of ones next to x.
+- Per-step values that the backward pass needs are stored by time: gates as ``(T, G, B)``
+  (one contiguous block per step), h as ``(P, T+1, B)`` and the gate gradients as
+  ``(G, T, B)``, so the weight gradients are single GEMMs over all steps
+  (``dW_hh = dG @ H_prev.T``).
+- Big arrays come from a small pool of recycled blocks (:class:`_Scratch`), nothing is
+  allocated inside the loop (``out=`` everywhere).
 
 One differentiable output: the registry gives an op a single output, so each layer op returns
 one flat array ``[output (T*B*Hout) | h_T (B*Hout) | c_T (B*H), LSTM only]``. The wrappers
@@ -24,6 +29,9 @@ array, sliced by the rule), and keep the forward's saved activations as extra in
 """
 from __future__ import annotations
 
+import threading
+import weakref
+
 import numpy as np
 
 from ..tensor import Tensor
@@ -32,16 +40,76 @@ from .registry import apply, register
 _NGATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 
+# ----- scratch memory -------------------------------------------------------------------------
+
+
+class _Scratch:
+    """Recycled memory for the kernels' big arrays.
+
+    A fresh multi-megabyte array costs a page fault per 4 KiB on first touch (glibc returns
+    large freed blocks to the OS), which for an LSTM layer came to a quarter of its time. So
+    the kernels carve their arrays out of blocks kept here: work arrays go back when the kernel
+    returns, arrays saved for the backward pass when the :class:`_Saved` list holding them is
+    collected (after backward, or at once when no graph was recorded). At most four blocks of
+    a size and ``limit`` bytes in all are kept.
+    """
+
+    def __init__(self, limit: int = 256 << 20):
+        self.limit = limit
+        self._free: dict = {}
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def take(self, xp, nbytes: int):
+        if xp is np:
+            with self._lock:
+                blocks = self._free.get(nbytes)
+                if blocks:
+                    self._held -= nbytes
+                    return blocks.pop()
+        return xp.empty(nbytes, np.uint8)
+
+    def give(self, block) -> None:
+        if type(block) is not np.ndarray:
+            return  # other backends pool memory themselves
+        n = block.nbytes
+        with self._lock:
+            blocks = self._free.setdefault(n, [])
+            if len(blocks) < 4 and self._held + n <= self.limit:
+                blocks.append(block)
+                self._held += n
+
+
+_SCRATCH = _Scratch()
+
+
+class _Saved(list):
+    """The arrays a layer's forward keeps for its backward (``node.saved``); when it is
+    collected its scratch block is recycled. Views of these arrays must not outlive it."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} saved arrays>"
+
+
+def _carve(xp, dt, shapes):
+    """One scratch block cut into arrays of ``shapes``; returns (block, arrays)."""
+    item = np.dtype(dt).itemsize
+    sizes = [int(np.prod(s)) * item for s in shapes]
+    offs, total = [], 0
+    for n in sizes:
+        offs.append(total)
+        total += -(-n // 64) * 64  # 64-byte aligned starts (cache lines, SIMD)
+    block = _SCRATCH.take(xp, max(total, 64))
+    return block, [block[o:o + n].view(dt).reshape(s) for o, n, s in zip(offs, sizes, shapes)]
+
+
+def _recycle_with(saved: _Saved, block) -> _Saved:
+    """Give ``block`` back to the scratch pool once ``saved`` is collected."""
+    weakref.finalize(saved, _SCRATCH.give, block).atexit = False
+    return saved
+
+
 # ----- forward kernels ------------------------------------------------------------------------
-
-
-def _time_major(xp, x, batch_first):
-    """x as ``(T*B, I)`` rows ordered (t, b), and T, B."""
-    if batch_first:
-        B, T, I = x.shape
-        return xp.ascontiguousarray(x.transpose(1, 0, 2)).reshape(T * B, I), T, B
-    T, B, I = x.shape
-    return x.reshape(T * B, I), T, B
 
 
 def _steps(T, reverse):
@@ -52,49 +120,6 @@ def _steps(T, reverse):
     return [(t, t, t + 1) for t in range(T)]
 
 
-def _packed_forward(xp, kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse, batch_first,
-                    nonlinearity="tanh"):
-    """Run one layer, one direction; return the flat packed output and the saved arrays."""
-    dt = x.dtype
-    X, T, B = _time_major(xp, x, batch_first)
-    G = w_hh.shape[0]
-    H = G // _NGATES[kind]
-    P = w_hh.shape[1]  # width of h: H, or proj_size for a projected LSTM
-    nout = T * B * P
-    packed = xp.empty(nout + B * P + (B * H if kind == "lstm" else 0), dt)
-    out = packed[:nout].reshape((B, T, P) if batch_first else (T, B, P))
-    out_tb = out.transpose(1, 0, 2) if batch_first else out  # out_tb[t] is (B, P)
-    XW = xp.matmul(w_ih, X.T).reshape(G, T, B)
-    if kind == "gru":
-        XW += b_ih[:, None, None]  # b_hh stays with W_hh h: r multiplies (W_hn h + b_hn)
-    else:
-        XW += (b_ih + b_hh)[:, None, None]
-    hseq = xp.empty((P, T + 1, B), dt)  # h0 and every step's h, stored by time
-    hseq[:, T if reverse else 0] = h0.T
-    tmp = xp.empty((G, B), dt)
-    steps = _steps(T, reverse)
-    if kind == "lstm":
-        cache = _lstm_forward(xp, steps, XW, hseq, c0, w_hh, w_hr, tmp, out_tb, H, dt)
-    elif kind == "gru":
-        cache = _gru_forward(xp, steps, XW, hseq, w_hh, b_hh, tmp, out_tb, H, dt)
-    else:
-        act = xp.tanh if nonlinearity == "tanh" else _relu_out
-        for t, p, n in steps:
-            xp.matmul(w_hh, hseq[:, p], out=tmp)
-            tmp += XW[:, t]
-            act(tmp, out=hseq[:, n])
-            out_tb[t] = hseq[:, n].T
-        cache = ()
-    packed[nout:nout + B * P].reshape(B, P)[...] = hseq[:, 0 if reverse else T].T
-    if kind == "lstm":
-        packed[nout + B * P:].reshape(B, H)[...] = cache[0][:, 0 if reverse else T].T
-    return packed, (X, hseq) + cache
-
-
-def _relu_out(a, out):
-    return np.maximum(a, 0, out=out)
-
-
 def _sigmoid_(a):
     """In place: sigmoid(z) = 0.5 + 0.5 * tanh(z / 2) (no overflow in exp, one SIMD tanh)."""
     a *= 0.5
@@ -103,76 +128,146 @@ def _sigmoid_(a):
     a += 0.5
 
 
-def _lstm_forward(xp, steps, XW, hseq, c0, w_hh, w_hr, tmp, out_tb, H, dt):
-    T = XW.shape[1]
-    B = XW.shape[2]
-    gates = xp.empty((4 * H, T, B), dt)  # activated i, f, g, o
-    cseq = xp.empty((H, T + 1, B), dt)
-    tcs = xp.empty((H, T, B), dt)  # tanh(c_t)
-    cseq[:, steps[0][1]] = c0.T
-    hraw = xp.empty((H, T, B), dt) if w_hr is not None else None  # o * tanh(c) before W_hr
-    prod = xp.empty((H, B), dt)
+def _packed_forward(xp, kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse, batch_first,
+                    nonlinearity="tanh"):
+    """Run one layer, one direction; return the flat packed output and the saved arrays
+    ``(X, hseq, ...)``: X the input as (T*B, I), hseq (P, T+1, B) h0 and every step's h."""
+    dt = x.dtype
+    if batch_first:
+        B, T, I = x.shape
+    else:
+        T, B, I = x.shape
+    G, P = w_hh.shape  # P: width of h (H, or proj_size for a projected LSTM)
+    H = G // _NGATES[kind]
+    nout = T * B * P
+    packed = xp.empty(nout + B * P + (B * H if kind == "lstm" else 0), dt)
+    out = packed[:nout].reshape((B, T, P) if batch_first else (T, B, P))
+    out_tb = out.transpose(1, 0, 2) if batch_first else out  # out_tb[t] is (B, P)
+    # saved: [x_t, 1] rows (T*B, I+1) and hseq, then per kind: LSTM gates (T, 4H, B), c
+    # (T+1, H, B), tanh(c) (T, H, B) [, o * tanh(c) (T, H, B)]; GRU gates (T, 3H, B),
+    # W_hn h + b_hn (T, H, B)
+    shapes = [(T * B, I + 1), (P, T + 1, B)] + {
+        "lstm": [(T, G, B), (T + 1, H, B), (T, H, B)] + [(T, H, B)] * (w_hr is not None),
+        "gru": [(T, G, B), (T, H, B)], "rnn": []}[kind]
+    block, saved = _carve(xp, dt, shapes)
+    X1, hseq = saved[0], saved[1]
+    X1[:, :I].reshape(T, B, I)[...] = x.transpose(1, 0, 2) if batch_first else x
+    X1[:, I] = 1
+    hseq[:, T if reverse else 0] = h0.T
+    steps = _steps(T, reverse)
+    # work arrays: [W_ih | b], the recurrent GEMM's result, then for LSTM the reordered W_hh
+    # and i * g, for RNN the input projections (T, G, B)
+    more = {"lstm": [(G, P), (H, B)], "gru": [], "rnn": [(T, G, B)]}[kind]
+    wblock, (w1, tmp, *more) = _carve(xp, dt, [(G, I + 1), (G, B)] + more)
+    try:
+        w1[:, :I] = w_ih
+        if kind == "gru":  # b_hn stays with W_hn h: r multiplies (W_hn h + b_hn)
+            w1[:, I] = b_ih
+            w1[:2 * H, I] += b_hh[:2 * H]
+        else:
+            xp.add(b_ih, b_hh, out=w1[:, I])
+        if kind == "lstm":
+            _lstm_forward(xp, steps, saved[1:], c0, w1, w_hh, w_hr, X1, tmp, *more, out_tb, H)
+        else:
+            # every step's input projection, bias included, as one batched GEMM: (T, G, B)
+            xw = saved[2] if kind == "gru" else more[0]
+            xp.matmul(w1, X1.reshape(T, B, X1.shape[1]).transpose(0, 2, 1), out=xw)
+            if kind == "gru":
+                _gru_forward(xp, steps, saved[1:], w_hh, b_hh, tmp, out_tb, H)
+            else:
+                act = xp.tanh if nonlinearity == "tanh" else _relu_out
+                for t, p, n in steps:
+                    xp.matmul(w_hh, hseq[:, p], out=tmp)
+                    tmp += xw[t]
+                    act(tmp, out=hseq[:, n])
+                    out_tb[t] = hseq[:, n].T
+    finally:
+        _SCRATCH.give(wblock)
+    last = 0 if reverse else T
+    packed[nout:nout + B * P].reshape(B, P)[...] = hseq[:, last].T
+    if kind == "lstm":
+        packed[nout + B * P:].reshape(B, H)[...] = saved[3][last].T
+    saved[0] = X1[:, :I]
+    return packed, _recycle_with(_Saved(saved), block)
+
+
+def _relu_out(a, out):
+    return np.maximum(a, 0, out=out)
+
+
+def _lstm_forward(xp, steps, saved, c0, w1, w_hh, w_hr, X1, tmp, w_hh_s, prod, out_tb, H):
+    """The LSTM recurrence. Gates are stored as (T, 4H, B) in the order i, f, o, g (PyTorch's
+    is i, f, g, o) with the i, f, o rows of the weights halved: then one tanh over the step's
+    4H rows and one affine map on its first 3H give all four activations, since
+    sigmoid(z) = 0.5 + 0.5 * tanh(z / 2) (halving is exact in floating point)."""
+    hseq, gates, cseq, tcs = saved[:4]
+    hraw = saved[4] if w_hr is not None else None  # o * tanh(c) before the projection
+    T, G, B = gates.shape
+    # reorder i, f, g, o -> i, f, o, g and halve the i, f, o rows of [W_ih | b] and W_hh
+    g_rows = w1[2 * H:3 * H].copy()
+    w1[:2 * H] *= 0.5
+    xp.multiply(w1[3 * H:], 0.5, out=w1[2 * H:3 * H])
+    w1[3 * H:] = g_rows
+    xp.multiply(w_hh[:2 * H], 0.5, out=w_hh_s[:2 * H])
+    xp.multiply(w_hh[3 * H:], 0.5, out=w_hh_s[2 * H:3 * H])
+    w_hh_s[3 * H:] = w_hh[2 * H:3 * H]
+    # every step's input projection, bias included, straight into the gates: (T, G, B)
+    xp.matmul(w1, X1.reshape(T, B, X1.shape[1]).transpose(0, 2, 1), out=gates)
+    cseq[steps[0][1]] = c0.T
     for t, p, n in steps:
-        xp.matmul(w_hh, hseq[:, p], out=tmp)
-        tmp += XW[:, t]
-        # sigmoid on the i, f and o rows, tanh on g: computed in tmp (contiguous), stored once
-        _sigmoid_(tmp[:2 * H])
-        _sigmoid_(tmp[3 * H:])
-        np.tanh(tmp[2 * H:3 * H], out=tmp[2 * H:3 * H])
-        a = gates[:, t]
-        a[...] = tmp
-        i, f, g, o = tmp[:H], tmp[H:2 * H], tmp[2 * H:3 * H], tmp[3 * H:]
-        c = cseq[:, n]
-        xp.multiply(f, cseq[:, p], out=c)
+        a = gates[t]
+        xp.matmul(w_hh_s, hseq[:, p], out=tmp)
+        a += tmp
+        xp.tanh(a, out=a)
+        s = a[:3 * H]
+        s *= 0.5
+        s += 0.5
+        i, f, o, g = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
+        c = cseq[n]
+        xp.multiply(f, cseq[p], out=c)
         xp.multiply(i, g, out=prod)
         c += prod
-        tc = tcs[:, t]
+        tc = tcs[t]
         xp.tanh(c, out=tc)
         if w_hr is None:
             xp.multiply(o, tc, out=hseq[:, n])
         else:
-            xp.multiply(o, tc, out=hraw[:, t])
-            xp.matmul(w_hr, hraw[:, t], out=hseq[:, n])
+            xp.multiply(o, tc, out=hraw[t])
+            xp.matmul(w_hr, hraw[t], out=hseq[:, n])
         out_tb[t] = hseq[:, n].T
-    return (cseq, gates, tcs, hraw)
 
 
-def _gru_forward(xp, steps, XW, hseq, w_hh, b_hh, tmp, out_tb, H, dt):
-    T = XW.shape[1]
-    B = XW.shape[2]
-    gates = xp.empty((3 * H, T, B), dt)  # r, z, n
-    ghn = xp.empty((H, T, B), dt)  # W_hn h + b_hn, which r multiplies
-    bh = b_hh[:, None]
+def _gru_forward(xp, steps, saved, w_hh, b_hh, tmp, out_tb, H):
+    """The GRU recurrence: gates (T, 3H, B) arrive holding the input projections and leave
+    holding r, z, n; ``ghn`` keeps W_hn h + b_hn, which r multiplies."""
+    hseq, gates, ghn = saved[:3]
+    b_hn = b_hh[2 * H:, None]
     for t, p, n in steps:
         hp = hseq[:, p]
+        a = gates[t]
         xp.matmul(w_hh, hp, out=tmp)
-        tmp += bh
-        ghn[:, t] = tmp[2 * H:]
-        a = gates[:, t]
-        rz = tmp[:2 * H]
-        rz += XW[:2 * H, t]
+        xp.add(tmp[2 * H:], b_hn, out=ghn[t])
+        rz = a[:2 * H]
+        rz += tmp[:2 * H]
         _sigmoid_(rz)
-        a[:2 * H] = rz
-        r, z = rz[:H], rz[H:]
-        nn = tmp[2 * H:]
-        nn *= r
-        nn += XW[2 * H:, t]
-        np.tanh(nn, out=nn)
-        a[2 * H:] = nn
+        r, z, nn = a[:H], a[H:2 * H], a[2 * H:]
+        k = tmp[2 * H:]
+        xp.multiply(r, ghn[t], out=k)
+        nn += k
+        xp.tanh(nn, out=nn)
         # h = (1 - z) * n + z * h_prev = n + z * (h_prev - n)
         h = hseq[:, n]
         xp.subtract(hp, nn, out=h)
         h *= z
         h += nn
         out_tb[t] = h.T
-    return (gates, ghn)
 
 
 # ----- backward kernels -----------------------------------------------------------------------
 
 
-def _packed_backward(xp, kind, gp, x, h0, c0, w_ih, w_hh, w_hr, cache, needs, reverse,
-                     batch_first, nonlinearity="tanh"):
+def _packed_backward(xp, kind, gp, w_ih, w_hh, w_hr, cache, needs, reverse, batch_first,
+                     nonlinearity="tanh"):
     """Backpropagation through time for one layer; returns the gradients of the inputs marked
     in ``needs`` (order x, h0, [c0], w_ih, w_hh, b_ih, b_hh, [w_hr]) as one flat array."""
     X, hseq = cache[0], cache[1]
@@ -184,116 +279,119 @@ def _packed_backward(xp, kind, gp, x, h0, c0, w_ih, w_hh, w_hr, cache, needs, re
     nout = T * B * P
     g_out = gp[:nout].reshape((B, T, P) if batch_first else (T, B, P))
     g_tb = g_out.transpose(1, 0, 2) if batch_first else g_out
-    dh_next = xp.ascontiguousarray(gp[nout:nout + B * P].reshape(B, P).T)
     steps = _steps(T, reverse)[::-1]
-    dG = xp.empty((G, T, B), dt)  # gradient of the gate pre-activations, by time
-    dh = xp.empty((P, B), dt)
-    dGt = xp.empty((G, B), dt)
-    w_hh_t = xp.ascontiguousarray(w_hh.T)  # (P, G): dh_prev = W_hh.T @ dG in BLAS's fast layout
-    extra = {}
-    if kind == "lstm":
-        dc_next = xp.ascontiguousarray(gp[nout + B * P:].reshape(B, H).T)
-        cseq, gates, tcs = cache[2:5]
-        hraw = cache[5] if len(cache) > 5 else None
-        dhr = xp.empty((H, B), dt) if w_hr is not None else None
-        dhs = xp.empty((P, T, B), dt) if w_hr is not None else None
-        w_hr_t = xp.ascontiguousarray(w_hr.T) if w_hr is not None else None
-        k1 = xp.empty((H, B), dt)
-        k2 = xp.empty((2 * H, B), dt)
-        dc = xp.empty((H, B), dt)
-        for t, p, n in steps:
-            a = gates[:, t]
-            i, f, g, o = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
-            tc = tcs[:, t]
-            xp.add(dh_next, g_tb[t].T, out=dh)
-            if w_hr is not None:
-                dhs[:, t] = dh
-                xp.matmul(w_hr_t, dh, out=dhr)
-                dhc = dhr
-            else:
-                dhc = dh
-            # do = dh * tanh(c) * o(1-o)
-            do = dGt[3 * H:]
-            xp.multiply(dhc, tc, out=do)
-            xp.multiply(o, o, out=k1)
-            xp.subtract(o, k1, out=k1)
-            do *= k1
-            # dc = dc_next + dh * o * (1 - tanh(c)^2)
-            xp.multiply(tc, tc, out=k1)
-            xp.subtract(1, k1, out=k1)
-            k1 *= o
-            k1 *= dhc
-            xp.add(dc_next, k1, out=dc)
-            # di = dc * g * i(1-i);  df = dc * c_prev * f(1-f);  dg = dc * i * (1-g^2)
-            xp.multiply(a[:2 * H], a[:2 * H], out=k2)
-            xp.subtract(a[:2 * H], k2, out=k2)
-            xp.multiply(dc, g, out=dGt[:H])
-            xp.multiply(dc, cseq[:, p], out=dGt[H:2 * H])
-            dGt[:2 * H] *= k2
-            dg = dGt[2 * H:3 * H]
-            xp.multiply(g, g, out=dg)
-            xp.subtract(1, dg, out=dg)
-            dg *= i
-            dg *= dc
-            xp.multiply(dc, f, out=dc_next)
-            dG[:, t] = dGt
-            xp.matmul(w_hh_t, dGt, out=dh_next)
-        dG_h = dG
-        extra["c0"] = dc_next
-        if w_hr is not None:
-            extra["w_hr"] = (dhs, hraw)
-    elif kind == "gru":
-        gates, ghn = cache[2:4]
-        dG_h = xp.empty((G, T, B), dt)  # differs from dG in the n rows: times r
-        k = xp.empty((H, B), dt)
-        for t, p, n in steps:
-            a = gates[:, t]
-            r, z, nn = a[:H], a[H:2 * H], a[2 * H:]
-            hp = hseq[:, p]
-            xp.add(dh_next, g_tb[t].T, out=dh)
-            dn = dGt[2 * H:]
-            # dn_pre = dh * (1 - z) * (1 - n^2)
-            xp.multiply(nn, nn, out=k)
-            xp.subtract(1, k, out=k)
-            xp.multiply(dh, z, out=dn)
-            xp.subtract(dh, dn, out=dn)
-            dn *= k
-            dG[2 * H:, t] = dn
-            # dz_pre = dh * (h_prev - n) * z(1-z)
-            dz = dGt[H:2 * H]
-            xp.subtract(hp, nn, out=dz)
-            dz *= dh
-            xp.multiply(z, z, out=k)
-            xp.subtract(z, k, out=k)
-            dz *= k
-            # dr_pre = dn_pre * (W_hn h + b_hn) * r(1-r)
-            dr = dGt[:H]
-            xp.multiply(dn, ghn[:, t], out=dr)
-            xp.multiply(r, r, out=k)
-            xp.subtract(r, k, out=k)
-            dr *= k
-            dG[:2 * H, t] = dGt[:2 * H]
-            dn *= r  # the recurrent path sees r * (W_hn h + b_hn)
-            dG_h[:, t] = dGt
-            xp.matmul(w_hh_t, dGt, out=dh_next)
-            xp.multiply(dh, z, out=k)
-            dh_next += k
-    else:
-        relu = nonlinearity == "relu"
-        for t, p, n in steps:
-            hn = hseq[:, n]
-            xp.add(dh_next, g_tb[t].T, out=dh)
-            if relu:
-                xp.multiply(dh, hn > 0, out=dGt)
-            else:
-                xp.multiply(hn, hn, out=dGt)
-                xp.subtract(1, dGt, out=dGt)
-                dGt *= dh
-            dG[:, t] = dGt
-            xp.matmul(w_hh_t, dGt, out=dh_next)
-        dG_h = dG
-    return _pack_grads(xp, kind, needs, dG, dG_h, dh_next, extra, X, hseq, w_ih, T, B, P, H,
-                       reverse, batch_first, dt)
+    proj = w_hr is not None
+    shapes = [(G, T, B), (G, B), (P, B), (P, B), (P, G), (H, B), (H, B), (H, B), (3 * H, B)]
+    if kind == "gru":
+        shapes.append((G, T, B))
+    if proj:
+        shapes += [(P, T, B), (H, P), (H, B)]
+    block, arrs = _carve(xp, dt, shapes)
+    dG, dGt, dh, dh_next, w_hh_t, k, dc, dc_next, k3 = arrs[:9]
+    try:
+        dh_next[...] = gp[nout:nout + B * P].reshape(B, P).T
+        w_hh_t[...] = w_hh.T  # dh_prev = W_hh.T @ dG in BLAS's fast layout
+        extra = {}
+        if kind == "lstm":
+            gates, cseq, tcs = cache[2:5]
+            hraw = cache[5] if proj else None
+            dc_next[...] = gp[nout + B * P:].reshape(B, H).T
+            if proj:
+                dhs, w_hr_t, dhr = arrs[-3:]
+                w_hr_t[...] = w_hr.T
+            for t, p, n in steps:
+                a = gates[t]  # i, f, o, g
+                i, f, o, g = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
+                tc = tcs[t]
+                xp.add(dh_next, g_tb[t].T, out=dh)
+                if proj:
+                    dhs[:, t] = dh
+                    xp.matmul(w_hr_t, dh, out=dhr)
+                    dhc = dhr
+                else:
+                    dhc = dh
+                s3 = a[:3 * H]
+                xp.multiply(s3, s3, out=k3)
+                xp.subtract(s3, k3, out=k3)  # sigmoid' of i, f, o
+                # do = dh * tanh(c) * o(1-o)
+                do = dGt[3 * H:]
+                xp.multiply(dhc, tc, out=do)
+                do *= k3[2 * H:]
+                # dc = dc_next + dh * o * (1 - tanh(c)^2)
+                xp.multiply(tc, tc, out=k)
+                k *= o
+                xp.subtract(o, k, out=k)
+                k *= dhc
+                xp.add(dc_next, k, out=dc)
+                # di = dc * g * i(1-i);  df = dc * c_prev * f(1-f);  dg = dc * i * (1-g^2)
+                xp.multiply(dc, g, out=dGt[:H])
+                xp.multiply(dc, cseq[p], out=dGt[H:2 * H])
+                dGt[:2 * H] *= k3[:2 * H]
+                dg = dGt[2 * H:3 * H]
+                xp.multiply(g, g, out=dg)
+                xp.subtract(1, dg, out=dg)
+                dg *= i
+                dg *= dc
+                xp.multiply(dc, f, out=dc_next)
+                dG[:, t] = dGt
+                xp.matmul(w_hh_t, dGt, out=dh_next)
+            dG_h = dG
+            extra["c0"] = dc_next
+            if proj:
+                extra["w_hr"] = (dhs, hraw)
+        elif kind == "gru":
+            gates, ghn = cache[2:4]
+            dG_h = arrs[9]  # differs from dG in the n rows: times r
+            for t, p, n in steps:
+                a = gates[t]
+                r, z, nn = a[:H], a[H:2 * H], a[2 * H:]
+                hp = hseq[:, p]
+                xp.add(dh_next, g_tb[t].T, out=dh)
+                dn = dGt[2 * H:]
+                # dn_pre = dh * (1 - z) * (1 - n^2)
+                xp.multiply(nn, nn, out=k)
+                xp.subtract(1, k, out=k)
+                xp.multiply(dh, z, out=dn)
+                xp.subtract(dh, dn, out=dn)
+                dn *= k
+                dG[2 * H:, t] = dn
+                # dz_pre = dh * (h_prev - n) * z(1-z)
+                dz = dGt[H:2 * H]
+                xp.subtract(hp, nn, out=dz)
+                dz *= dh
+                xp.multiply(z, z, out=k)
+                xp.subtract(z, k, out=k)
+                dz *= k
+                # dr_pre = dn_pre * (W_hn h + b_hn) * r(1-r)
+                dr = dGt[:H]
+                xp.multiply(dn, ghn[t], out=dr)
+                xp.multiply(r, r, out=k)
+                xp.subtract(r, k, out=k)
+                dr *= k
+                dG[:2 * H, t] = dGt[:2 * H]
+                dn *= r  # the recurrent path sees r * (W_hn h + b_hn)
+                dG_h[:, t] = dGt
+                xp.matmul(w_hh_t, dGt, out=dh_next)
+                xp.multiply(dh, z, out=k)
+                dh_next += k
+        else:
+            relu = nonlinearity == "relu"
+            for t, p, n in steps:
+                hn = hseq[:, n]
+                xp.add(dh_next, g_tb[t].T, out=dh)
+                if relu:
+                    xp.multiply(dh, hn > 0, out=dGt)
+                else:
+                    xp.multiply(hn, hn, out=dGt)
+                    xp.subtract(1, dGt, out=dGt)
+                    dGt *= dh
+                dG[:, t] = dGt
+                xp.matmul(w_hh_t, dGt, out=dh_next)
+            dG_h = dG
+        return _pack_grads(xp, kind, needs, dG, dG_h, dh_next, extra, X, hseq, w_ih, T, B, P,
+                           H, reverse, batch_first, dt)
+    finally:
+        _SCRATCH.give(block)
 
 
 def _pack_grads(xp, kind, needs, dG, dG_h, dh0, extra, X, hseq, w_ih, T, B, P, H, reverse,
@@ -306,13 +404,15 @@ def _pack_grads(xp, kind, needs, dG, dG_h, dh0, extra, X, hseq, w_ih, T, B, P, H
     for s, n in zip(shapes, sizes):
         slots.append(flat[off:off + n].reshape(s) if n else None)
         off += n
-    names = _input_names(kind, "w_hr" in extra)
-    slot = dict(zip(names, slots))
+    slot = dict(zip(_input_names(kind, "w_hr" in extra), slots))
     dG2 = dG.reshape(G, T * B)
     dGh2 = dG_h.reshape(G, T * B)
     if slot["x"] is not None:
         if batch_first:
-            slot["x"][...] = xp.matmul(dG2.T, w_ih).reshape(T, B, I).transpose(1, 0, 2)
+            block, (dx,) = _carve(xp, dt, [(T * B, I)])
+            xp.matmul(dG2.T, w_ih, out=dx)
+            slot["x"][...] = dx.reshape(T, B, I).transpose(1, 0, 2)
+            _SCRATCH.give(block)
         else:
             xp.matmul(dG2.T, w_ih, out=slot["x"].reshape(T * B, I))
     if slot["h0"] is not None:
@@ -329,10 +429,14 @@ def _pack_grads(xp, kind, needs, dG, dG_h, dh0, extra, X, hseq, w_ih, T, B, P, H
         if slot["b_ih"] is not None:
             xp.matmul(dG2, ones, out=slot["b_ih"])
         if slot["b_hh"] is not None:
-            xp.matmul(dGh2, ones, out=slot["b_hh"])
+            if dG_h is dG and slot["b_ih"] is not None:
+                slot["b_hh"][...] = slot["b_ih"]  # LSTM, RNN: both biases add to one sum
+            else:
+                xp.matmul(dGh2, ones, out=slot["b_hh"])
     if slot.get("w_hr") is not None:
         dhs, hraw = extra["w_hr"]
-        xp.matmul(dhs.reshape(P, T * B), hraw.reshape(H, T * B).T, out=slot["w_hr"])
+        xp.matmul(dhs.reshape(P, T * B), hraw.transpose(1, 0, 2).reshape(H, T * B).T,
+                  out=slot["w_hr"])
     return flat
 
 
@@ -363,8 +467,6 @@ def _split_inputs(kind, arrays):
 
 
 def _declare(kind):
-    n_base = 7 if kind == "lstm" else 6
-
     @register(f"{kind}_layer", extra=True)
     def fwd(xp, *arrays, reverse=False, batch_first=False, nonlinearity="tanh"):
         x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr = _split_inputs(kind, arrays)
@@ -373,19 +475,21 @@ def _declare(kind):
 
     @register(f"{kind}_layer_backward")
     def bwd(xp, gp, *arrays, n_inputs, needs, reverse=False, batch_first=False,
-            nonlinearity="tanh"):
+            nonlinearity="tanh", saved=None):
         ins, cache = arrays[:n_inputs], arrays[n_inputs:]
         x, h0, c0, w_ih, w_hh, _, _, w_hr = _split_inputs(kind, ins)
-        return _packed_backward(xp, kind, gp, x, h0, c0, w_ih, w_hh, w_hr, cache, needs,
-                                reverse, batch_first, nonlinearity)
+        return _packed_backward(xp, kind, gp, w_ih, w_hh, w_hr, cache, needs, reverse,
+                                batch_first, nonlinearity)
 
     @fwd.def_backward
     def _(node, g):
         ins = node.inputs
         needs = tuple(t.requires_grad for t in ins)
         dev = ins[0]._dev
-        cache = tuple(Tensor._wrap(a, dev) for a in node.saved if a is not None)
-        attrs = dict(node.attrs, n_inputs=len(ins), needs=needs)
+        cache = tuple(Tensor._wrap(a, dev) for a in node.saved)
+        # the activations travel as inputs; ``saved`` in attrs keeps their (recycled) memory
+        # alive for as long as this backward's own node may need them
+        attrs = dict(node.attrs, n_inputs=len(ins), needs=needs, saved=node.saved)
         flat = apply(bwd, (g,) + tuple(ins) + cache, attrs)
         grads, off = [], 0
         for t, need in zip(ins, needs):
@@ -417,7 +521,6 @@ def _declare(kind):
             second = grad([flat], leaves, grad_outputs=[gg], allow_unused=True)
         return tuple(second) + (None,) * (len(node.inputs) - 1 - n)
 
-    assert n_base in (6, 7)
     return fwd, bwd
 
 
@@ -469,8 +572,12 @@ def _check(op, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_first):
     if x.ndim != 3:
         raise ValueError(f"{op}: expected a 3-d input ({'B, T' if batch_first else 'T, B'}, "
                          f"input_size), got shape {tuple(x.shape)}")
-    G, P = w_hh.shape
     ng = _NGATES[op.split("_")[0]]
+    if w_hh.ndim != 2 or w_hh.shape[0] % ng or (w_hr is not None and w_hr.ndim != 2):
+        raise RuntimeError(f"{op}: weight_hh must be 2-d ({ng} * hidden_size, hidden_size), got "
+                           f"{tuple(w_hh.shape)}" + (f" (weight_hr {tuple(w_hr.shape)})"
+                                                     if w_hr is not None else ""))
+    G, P = w_hh.shape
     H = G // ng
     B = x.shape[0] if batch_first else x.shape[1]
     T = x.shape[1] if batch_first else x.shape[0]
@@ -478,7 +585,7 @@ def _check(op, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_first):
         raise RuntimeError(f"{op}: expected sequence length to be larger than 0, got input "
                            f"shape {tuple(x.shape)}")
     problems = []
-    if w_ih.ndim != 2 or w_ih.shape[0] != G or G % ng:
+    if w_ih.ndim != 2 or w_ih.shape[0] != G:
         problems.append(f"weight_ih {tuple(w_ih.shape)} (expected ({G}, input_size))")
     elif w_ih.shape[1] != x.shape[2]:
         problems.append(f"input_size {x.shape[2]} != weight_ih's {w_ih.shape[1]}")

@@ -1,0 +1,38 @@
+"""The examples do what their docstrings promise (run in-process, on the bundled data)."""
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_pytorch_style_digits_reaches_95_percent(capsys):
+    acc = _load("pytorch_style_digits").main(["--log-interval", "1000"])
+    assert acc >= 0.95
+
+
+def test_char_lstm_learns(capsys):
+    mod = _load("char_lstm")
+    vocab = len(set(mod.corpus()))
+    final = mod.main(["--steps", "60", "--batch", "16", "--seq", "32"])
+    assert final < math.log(vocab) - 1.0  # well below the uniform guess
+
+
+@pytest.mark.parametrize("argv", [["demo", "--steps", "50", "--epochs", "2"]])
+def test_cli_demo_runs(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    from ember.cli import main
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "second derivative of x^3 at 2 = 12.0" in out
+    assert "test accuracy" in out
+    assert (tmp_path / "ember-demo-digits.safetensors").exists()
