@@ -87,7 +87,13 @@ def rsub(input, other, *, alpha=1):
     return sub(other, input, alpha=alpha)
 
 
-@register("mul", saves=lambda ins: tuple(i for i in (0, 1) if ins[1 - i].requires_grad))
+def _mul_saves(ins):
+    """mul's backward reads each operand only for the other's gradient."""
+    a, b = ins[0].requires_grad, ins[1].requires_grad
+    return (0, 1) if a and b else (0,) if b else (1,)
+
+
+@register("mul", saves=_mul_saves)
 def _mul(xp, a, b):
     return a * b
 

@@ -26,32 +26,37 @@ def _axes(op, x, dim):
     return (check_dim(op, dim, x.ndim),)
 
 
-def _expand_back(g: Tensor, in_shape, axes, keepdim):
+def _expand_back(g: Tensor, in_shape, axes, keepdim, scale=None):
     """Broadcast a reduced gradient back to the input's shape."""
     if not keepdim and axes is not None:
         shape = list(in_shape)
         for a in axes:
             shape[a] = 1
         g = g.reshape(tuple(shape))
-    if g._data.shape == in_shape:
+    if g._data.shape == in_shape and scale is None:
         return g
-    return apply(_broadcast_grad, (g,), {"shape": tuple(in_shape)})
+    attrs = {"shape": tuple(in_shape)}
+    if scale is not None:
+        attrs["scale"] = scale
+    return apply(_broadcast_grad, (g,), attrs)
 
 
 # A reduction's gradient spread back over the input: a filled array rather than a
 # broadcast view, because NumPy's broadcast_to costs more than filling small arrays and the
 # gradient must be writeable where it lands in a leaf's .grad.
 @register("broadcast_grad", saves=())
-def _broadcast_grad(xp, g, shape):
+def _broadcast_grad(xp, g, shape, scale=None):
     out = xp.empty(shape, g.dtype)
-    out[...] = g
+    out[...] = g if scale is None else g * g.dtype.type(scale)
     return out
 
 
 @_broadcast_grad.def_backward
 def _(node, gg):
     from .promotion import sum_to
-    return (sum_to(gg, node.inputs[0].shape),)
+    r = sum_to(gg, node.inputs[0].shape)
+    scale = node.attrs.get("scale")
+    return (r if scale is None else r * scale,)
 
 
 # ----- sum / mean / prod --------------------------------------------------------------------
@@ -83,6 +88,10 @@ def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor
 def _mean(xp, x, axes=None, keepdim=False):
     if x.size == 0:  # the mean of nothing is NaN, silently (NumPy would warn; PyTorch doesn't)
         return x.sum(axis=axes, keepdims=keepdim) * float("nan")
+    if x.dtype == np.float32 or x.dtype == np.float64:
+        # add.reduce skips ndarray.mean's Python-level wrapper (a third of a small mean)
+        n = x.size if axes is None else int(np.prod([x.shape[i] for i in axes]))
+        return xp.add.reduce(x, axis=axes, keepdims=keepdim) / x.dtype.type(n)
     return x.mean(axis=axes, keepdims=keepdim)
 
 
@@ -92,7 +101,8 @@ def _(node, g):
     a = node.attrs or {}
     axes = a.get("axes")
     n = x._data.size if axes is None else int(np.prod([x.shape[i] for i in axes]))
-    return (_expand_back(g / n, x.shape, axes, a.get("keepdim", False)),)
+    scale = 1.0 / n if n else float("nan")  # (n == 0: the gradient is empty anyway)
+    return (_expand_back(g, x.shape, axes, a.get("keepdim", False), scale=scale),)
 
 
 def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:

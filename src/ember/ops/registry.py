@@ -113,21 +113,19 @@ def apply(op: Op, inputs: tuple, attrs: dict | None = None):
         t._base = None
     t.grad = None
     t._hooks = None
+    t.requires_grad = False
+    t._node = None
+    # only floating outputs carry gradients ("V" is bfloat16)
     if _state.grad_enabled and op.differentiable and out.dtype.kind in "fV":
+        needs = False
         for x in inputs:
             if x._base is not None and x._version[0] != x._base[3]:
                 _refresh_view(x)
-        for x in inputs:  # (only floating outputs carry gradients; "V" is bfloat16)
             if x.requires_grad:
-                t.requires_grad = True
-                t._node = _record(op, inputs, attrs, out, extra if op.extra else None, t)
-                break
-        else:
-            t.requires_grad = False
-            t._node = None
-    else:
-        t.requires_grad = False
-        t._node = None
+                needs = True
+        if needs:
+            t.requires_grad = True
+            t._node = _record(op, inputs, attrs, out, extra if op.extra else None, t)
     if _state.tracer is not None:
         _state.tracer.record(op, inputs, attrs, t)
     if _state.anomaly_forward:
@@ -161,8 +159,8 @@ def _record(op, inputs, attrs, out, extra, t):
     node.inputs = inputs
     # Where each input's gradient goes, fixed now: a later in-place op may give the input
     # tensor a new node, but this op consumed the value it had before.
-    node.edges = tuple((x._node if x._node is not None else x) if x.requires_grad else None
-                       for x in inputs)
+    node.edges = tuple([(x._node if x._node is not None else x) if x.requires_grad else None
+                        for x in inputs])
     node.attrs = attrs
     node.out = out
     node.saved = extra
@@ -172,9 +170,9 @@ def _record(op, inputs, attrs, out, extra, t):
     if callable(saves):
         saves = saves(inputs)
     if saves is None:
-        node.versions = tuple((x._version, x._version[0]) for x in inputs)
+        node.versions = tuple([(x._version, x._version[0]) for x in inputs])
     elif saves:
-        node.versions = tuple((inputs[i]._version, inputs[i]._version[0]) for i in saves)
+        node.versions = tuple([(inputs[i]._version, inputs[i]._version[0]) for i in saves])
     else:
         node.versions = ()
     node.out_version = (t._version, 0) if op.saves_output else None
