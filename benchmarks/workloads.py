@@ -185,18 +185,32 @@ def run(names, rounds, steps):
 
 
 def _peak_rss(lib_name, name, steps):
-    """Peak resident memory (MiB) of a fresh process running the workload."""
-    code = (f"import sys, resource; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
-            f"import workloads as w; libs = w._libs(); lib = libs[{lib_name!r}]; "
-            f"base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
-            f"step, inner = w._make(lib, {name!r}); "
-            f"[step() for _ in range({steps} * inner)]; "
-            f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)")
+    """Peak resident memory (MiB) that building and training the workload adds to a fresh
+    process that imported only that library (Linux: the high-water mark is reset after the
+    import through /proc/self/clear_refs)."""
+    code = f"""
+import sys
+sys.path.insert(0, {str(ROOT / 'src')!r}); sys.path.insert(0, {str(ROOT / 'benchmarks')!r})
+import {lib_name} as lib
+import workloads as w
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+
+open("/proc/self/clear_refs", "w").write("5")
+base = status("VmRSS")
+step, inner = w._make(lib, {name!r})
+for _ in range({steps} * inner):
+    step()
+print(status("VmHWM") - base)
+"""
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=os.environ.copy())
     if out.returncode:
         return None
-    return int(out.stdout.strip().splitlines()[-1]) / 1024
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
