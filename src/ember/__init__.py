@@ -13,8 +13,8 @@ import warnings as _warnings
 _warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"ember(\.|$)")
 
 from .dtypes import (  # noqa: F401,E402
-    bfloat16, bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int8, int16,
-    int32, int64, promote_types, result_type, set_default_dtype, uint8)
+    bfloat16, bool_ as bool, dtype, finfo, float16, float32, float64, get_default_dtype, iinfo,
+    int8, int16, int32, int64, promote_types, result_type, set_default_dtype, uint8)
 from .dtypes import float16 as half, float32 as float, float64 as double  # noqa: F401
 from .dtypes import int16 as short, int32 as int, int64 as long  # noqa: F401
 from .backend import Device, device  # noqa: F401
@@ -64,11 +64,13 @@ from .ops.random import (  # noqa: F401
     set_rng_state, rand, randn, randint, randperm, normal, rand_like, randn_like,
     randint_like, bernoulli, multinomial)
 from . import ops  # noqa: F401,E402
+from . import cuda  # noqa: F401,E402
 from . import nn  # noqa: F401,E402
 from . import utils  # noqa: F401,E402
 from . import optim  # noqa: F401,E402
 from . import datasets  # noqa: F401,E402
 from .serialization import load, save  # noqa: F401,E402
+from .jit import jit  # noqa: F401,E402
 
 __version__ = "0.1.0"
 

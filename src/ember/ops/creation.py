@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from .. import _state
 from .. import dtypes as _dt
 from ..backend import get_device
 from ..tensor import Tensor
@@ -19,6 +20,8 @@ def _finish(arr, dtype, device, requires_grad) -> Tensor:
     t = Tensor._wrap(dev.backend.from_numpy(arr), dev)
     if requires_grad:
         t.requires_grad_(True)
+    if _state.tracer is not None:
+        _state.tracer.constant(t)
     return t
 
 

@@ -87,8 +87,6 @@ def inplace(self: Tensor, compute, *, fast=None, op: str = "inplace", others=())
 
     ``fast()`` (optional) does the same directly on arrays when no graph is needed.
     """
-    if _state.tracer is not None:
-        _state.tracer.inplace(self, op)
     tracking = _state.grad_enabled and (self.requires_grad or any(
         isinstance(o, Tensor) and o.requires_grad for o in others))
     root = None
@@ -102,7 +100,8 @@ def inplace(self: Tensor, compute, *, fast=None, op: str = "inplace", others=())
             if root._node is None and root.requires_grad:
                 raise RuntimeError(f"{op}: a view of a leaf Variable that requires grad is "
                                    f"being used in an in-place operation")
-    if not tracking and fast is not None and self._data.flags.writeable:
+    tracer = _state.tracer
+    if not tracking and fast is not None and self._data.flags.writeable and tracer is None:
         fast()
         self._version[0] += 1
         return self
@@ -126,6 +125,8 @@ def inplace(self: Tensor, compute, *, fast=None, op: str = "inplace", others=())
     if result._data is not self._data:
         np.copyto(self._data, result._data, casting="unsafe")
     self._version[0] += 1
+    if tracer is not None:  # the graph writes the result back into self after each call
+        tracer.inplace(self, result)
     if tracking:
         if result._data.dtype != self._data.dtype:
             result = result.to(self.dtype)

@@ -252,8 +252,8 @@ def _update_running(running, batch_value, momentum):
     if running is None:
         return
     from ..autograd.grad_mode import no_grad
-    v = Tensor._wrap(np.asarray(batch_value, running._data.dtype), running._dev)
     with no_grad():
+        v = batch_value.to(running.dtype)
         running.mul_(1.0 - momentum).add_(v, alpha=momentum)
 
 
@@ -299,6 +299,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         ins, attrs = _affine_inputs(input, weight, bias)
         attrs["eps"] = eps
         out, (mean, var, _) = apply(_batch_norm, ins, attrs)
+        # the statistics as tensors aliasing the op's extra outputs (so ember.jit traces the
+        # running-stat update as ops on them)
+        mean, var = Tensor._wrap(mean, input._dev), Tensor._wrap(var, input._dev)
         _update_running(running_mean, mean, momentum)
         _update_running(running_var, var * (count / (count - 1)), momentum)
         return out
@@ -387,6 +390,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
     attrs["eps"] = eps
     attrs["groups"] = c
     out, (mean, var, _) = apply(_group_norm, ins, attrs)
+    mean, var = Tensor._wrap(mean, input._dev), Tensor._wrap(var, input._dev)
     if running_mean is not None or running_var is not None:
         _update_running(running_mean, mean.reshape(n, c).mean(0), momentum)
         _update_running(running_var, (var * (count / (count - 1))).reshape(n, c).mean(0),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _state
 from .. import dtypes as _dt
 from ..errors import describe
 from ..tensor import Tensor
@@ -14,9 +15,12 @@ _SCALARS = (int, float, bool, np.generic)
 def const(value, np_dtype, dev) -> Tensor:
     """A constant (non-differentiable) tensor for a Python scalar operand."""
     try:
-        return _wrap(np.asarray(value, dtype=np_dtype), dev)
+        t = _wrap(np.asarray(value, dtype=np_dtype), dev)
     except OverflowError:  # uint8 + 300, int32 + 2**40: wrap around as PyTorch does
-        return _wrap(_dt.cast_array(value, np_dtype), dev)
+        t = _wrap(_dt.cast_array(value, np_dtype), dev)
+    if _state.tracer is not None:
+        _state.tracer.constant(t)
+    return t
 
 
 def operands(op: str, a, b, *, to_float: bool = False):

@@ -127,7 +127,7 @@ def apply(op: Op, inputs: tuple, attrs: dict | None = None):
             t.requires_grad = True
             t._node = _record(op, inputs, attrs, out, extra if op.extra else None, t)
     if _state.tracer is not None:
-        _state.tracer.record(op, inputs, attrs, t)
+        _state.tracer.record(op, inputs, attrs, t, extra if op.extra else None)
     if _state.anomaly_forward:
         _check_forward(op, inputs, out)
     if op.extra:

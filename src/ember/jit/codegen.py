@@ -1,0 +1,88 @@
+"""Code generation: a Graph becomes straight-line Python that calls each op's array-level
+forward directly — no Tensor objects, no dispatch, no autograd bookkeeping per node.
+
+The generated function takes ``(inputs, captures)`` (lists of arrays) and returns
+``(outputs, mutations)`` (tuples of arrays). ``source`` is kept for ``jit(f).code``.
+"""
+from __future__ import annotations
+
+import linecache
+
+from .ir import Graph
+
+_LITERALS = (int, float, bool, str, type(None))
+
+
+def _literal(v) -> bool:
+    if isinstance(v, _LITERALS):
+        return not (isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))))
+    if isinstance(v, tuple):
+        return all(_literal(x) for x in v)
+    return False
+
+
+class Compiled:
+    """The generated function plus what is needed to report errors at the user's line."""
+
+    def __init__(self, fn, source: str, line_to_node: dict, filename: str):
+        self.fn = fn
+        self.source = source
+        self.line_to_node = line_to_node
+        self.filename = filename
+
+
+_counter = [0]
+
+
+def generate(graph: Graph, xp) -> Compiled:
+    names = {}
+    env = {"xp": xp}
+    lines = ["def compiled(inputs, captures):"]
+
+    def name(v):
+        return names[id(v)]
+
+    for i, v in enumerate(graph.inputs):
+        names[id(v)] = f"i{i}"
+        lines.append(f"    i{i} = inputs[{i}]")
+    for i, v in enumerate(graph.captures):
+        names[id(v)] = f"k{i}"
+        lines.append(f"    k{i} = captures[{i}]")
+    for i, v in enumerate(graph.consts):
+        names[id(v)] = f"c{i}"
+        env[f"c{i}"] = v.data
+    line_to_node = {}
+    for j, node in enumerate(graph.nodes):
+        fname = f"f{j}_{node.op.name}"
+        env[fname] = node.op.forward
+        args = ["xp"] + [name(v) for v in node.inputs]
+        for k, val in node.attrs.items():
+            if _literal(val):
+                args.append(f"{k}={val!r}")
+            else:
+                env[f"a{j}_{k}"] = val
+                args.append(f"{k}=a{j}_{k}")
+        outs = []
+        for o in node.outputs:
+            names[id(o)] = f"v{o.id}"
+            outs.append(f"v{o.id}")
+        if len(outs) == 1:
+            target = outs[0]
+        elif node.extra_tuple:
+            target = f"{outs[0]}, ({', '.join(outs[1:])},)"
+        else:
+            target = ", ".join(outs)
+        lines.append(f"    {target} = {fname}({', '.join(args)})")
+        line_to_node[len(lines)] = node
+    outs = ", ".join(name(v) for v in graph.outputs)
+    muts = ", ".join(name(v) for _, v in graph.mutations)
+    lines.append(f"    return ({outs}{',' if graph.outputs else ''}), "
+                 f"({muts}{',' if graph.mutations else ''})")
+    source = "\n".join(lines) + "\n"
+    _counter[0] += 1
+    filename = f"<ember.jit graph {_counter[0]}>"
+    code = compile(source, filename, "exec")
+    exec(code, env)
+    # register the source so tracebacks through the generated code show its lines
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return Compiled(env["compiled"], source, line_to_node, filename)

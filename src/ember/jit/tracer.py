@@ -1,0 +1,152 @@
+"""The tracer: run a function once on real tensors and record every registry op into a Graph.
+
+While a trace runs, ``ember._state.tracer`` is set and ``ops.registry.apply`` reports each
+op here. Each tensor maps to a graph :class:`~ember.jit.ir.Value`:
+
+- the function's tensor arguments become graph inputs;
+- tensors that existed before the trace (parameters, buffers, optimiser state) become
+  *captures*: live inputs read at every call, never frozen;
+- tensors made during the trace by ember's creation functions (``zeros``, ``arange``, the
+  constant of ``x * 2.0``) become constants;
+- outputs of recorded ops become node outputs.
+
+A tensor of any other origin (a random mask, an array computed with NumPy from a traced
+tensor) would silently freeze a value that should change, so it aborts the trace, as does
+reading a traced tensor's value in Python (``.item()``, ``bool(t)``, ``.numpy()``). An
+aborted trace simply stops recording — the function keeps running eagerly, so its side
+effects happen once — and the caller runs that signature eagerly from then on, warning once
+with the user's source line.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import sys
+
+from .. import _state
+from ..tensor import Tensor
+from .ir import Graph
+
+_EMBER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class TraceAborted(Exception):
+    """The function can't be captured as one graph; ``where`` is the user's source line."""
+
+    def __init__(self, reason: str, where: str):
+        super().__init__(f"{reason} at {where}" if where else reason)
+        self.reason = reason
+        self.where = where
+
+
+def user_line() -> str:
+    """``file.py:12  source`` of the innermost stack frame outside ember's own code."""
+    f = sys._getframe(1)
+    while f is not None and f.f_code.co_filename.startswith(_EMBER_DIR):
+        f = f.f_back
+    if f is None:
+        return ""
+    import linecache
+    src = linecache.getline(f.f_code.co_filename, f.f_lineno).strip()
+    return f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}  {src}"
+
+
+class Tracer:
+    def __init__(self):
+        self.graph = Graph()
+        self.values: dict = {}       # id(tensor) -> Value
+        self.by_array: dict = {}     # id(array) -> Value (aliases such as detach() share it)
+        self.origin: dict = {}       # id(tensor) -> Value it had when the trace first saw it
+        self.keep: list = []         # keeps traced objects alive so their ids stay unique
+        self.constants: set = set()  # ids of tensors made by creation functions in the trace
+        self.existing = {id(o) for o in gc.get_objects() if isinstance(o, Tensor)}
+        self.aborted: TraceAborted | None = None
+
+    def abort(self, reason: str) -> None:
+        if self.aborted is None:
+            self.aborted = TraceAborted(reason, user_line())
+        _state.tracer = None  # stop recording; the function goes on eagerly
+
+    # ----- mapping tensors to values --------------------------------------------------------
+    def bind(self, t: Tensor, v) -> None:
+        self.values[id(t)] = v
+        self.by_array[id(t._data)] = v
+        self.keep.append(t)
+
+    def value_of(self, t: Tensor):
+        v = self.values.get(id(t))
+        if v is not None:
+            return v
+        v = self.by_array.get(id(t._data))
+        if v is None:
+            if id(t) in self.constants:
+                v = self.graph.add_const(t._data)
+            elif id(t) in self.existing:
+                v = self.graph.add_capture(t)
+            else:
+                self.abort("a tensor computed outside ember's ops (a random mask, or NumPy "
+                           "code on a tensor's data) is used")
+                return None
+            self.origin[id(t)] = v
+        self.bind(t, v)
+        return v
+
+    def add_input(self, t: Tensor, name: str | None = None):
+        v = self.graph.add_input(t.shape, t._data.dtype, name)
+        self.origin[id(t)] = v
+        self.bind(t, v)
+        return v
+
+    # ----- hooks called by ember while the trace runs ---------------------------------------
+    def record(self, op, inputs, attrs, out: Tensor, extra=None) -> None:
+        ins = [self.value_of(x) for x in inputs]
+        if self.aborted is not None:
+            return
+        extras = [] if extra is None else list(extra) if isinstance(extra, tuple) else [extra]
+        specs = [(out.shape, out._data.dtype)] + [(e.shape, e.dtype) for e in extras]
+        node = self.graph.add_node(op, ins, attrs, specs, user_line())
+        node.extra_tuple = isinstance(extra, tuple)
+        self.bind(out, node.outputs[0])
+        for e, v in zip(extras, node.outputs[1:]):
+            self.by_array[id(e)] = v
+            self.keep.append(e)
+
+    def constant(self, t: Tensor) -> None:
+        """A creation function made ``t`` from Python data: safe to bake in."""
+        self.constants.add(id(t))
+        self.keep.append(t)
+
+    def inplace(self, target: Tensor, result: Tensor) -> None:
+        """``target`` now holds ``result``'s value (an in-place op); inputs and captures
+        changed this way are written back after each call."""
+        first = self.origin.get(id(target)) or self.value_of(target)
+        new = self.value_of(result)
+        if self.aborted is not None:
+            return
+        self.bind(target, new)
+        if first.kind in ("input", "capture"):
+            self.graph.mutations = [(t, v) for t, v in self.graph.mutations if t is not first]
+            self.graph.mutations.append((first, new))
+
+    def leak(self, t: Tensor, what: str) -> None:
+        """Python read a traced tensor's value: the result would be baked into the graph."""
+        if id(t) in self.values or id(t._data) in self.by_array:
+            self.abort(f"data-dependent Python code ({what} on a traced tensor)")
+
+
+class tracing:
+    """Context manager installing a tracer as ``ember._state.tracer``."""
+
+    def __init__(self, tracer: Tracer):
+        self.tracer = tracer
+
+    def __enter__(self):
+        if _state.tracer is not None:
+            raise RuntimeError("ember.jit: nested traces are not supported; call the inner "
+                               "jitted function's Python function directly")
+        _state.tracer = self.tracer
+        return self.tracer
+
+    def __exit__(self, *exc):
+        _state.tracer = None
+        return False

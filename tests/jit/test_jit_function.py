@@ -1,0 +1,181 @@
+"""ember.jit on functions and Modules: equivalence with eager, live captures, retracing,
+data-dependent control flow, in-place write-back, inspection, errors."""
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+import ember as em
+import ember.nn as nn
+
+
+def _mlp():
+    em.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+
+
+def test_module_matches_eager_and_sees_live_parameters():
+    net = _mlp()
+    fast = em.jit(net)
+    x = em.randn(5, 4)
+    with em.no_grad():
+        first = fast(x)          # traces
+        second = fast(x)         # replays compiled code
+        ref = net(x)
+        np.testing.assert_array_equal(first.numpy(), ref.numpy())
+        np.testing.assert_array_equal(second.numpy(), ref.numpy())
+        net[0].weight.mul_(2.0)  # parameters are live inputs, never frozen constants
+        np.testing.assert_allclose(fast(x).numpy(), net(x).numpy(), rtol=1e-6)
+    assert fast.retraces == 0
+    assert "0.weight" in str(fast.graph)
+
+
+def test_function_outputs_structure_and_values():
+    @em.jit
+    def f(a, b):
+        s = (a * 2 + b).exp()
+        return s.sum(1), (s.max(), [a.mean()])
+
+    a, b = em.randn(3, 4), em.randn(4)
+    out = f(a, b)
+    out = f(a, b)
+    ea = a.numpy() * 2 + b.numpy()
+    np.testing.assert_allclose(out[0].numpy(), np.exp(ea).sum(1), rtol=1e-5)
+    np.testing.assert_allclose(out[1][0].numpy(), np.exp(ea).max(), rtol=1e-6)
+    np.testing.assert_allclose(out[1][1][0].numpy(), a.numpy().mean(), rtol=1e-6)
+
+
+def test_new_shapes_retrace_and_persistent_retracing_warns_once():
+    calls = []
+
+    @em.jit
+    def f(x):
+        calls.append(1)
+        return x * 3
+    for n in range(1, 4):
+        np.testing.assert_array_equal(f(em.ones(n)).numpy(), np.full(n, 3.0))
+        f(em.ones(n))
+    assert f.retraces == 2 and len(calls) == 3  # one trace per shape, replays afterwards
+    with pytest.warns(UserWarning, match=r"traced .* times.*argument 0 changed"):
+        for n in range(4, 14):
+            f(em.ones(n))
+
+
+def test_python_scalar_arguments_are_part_of_the_signature():
+    @em.jit
+    def scale(x, k):
+        return x * k
+    x = em.ones(2)
+    assert scale(x, 2.0).tolist() == [2.0, 2.0]
+    assert scale(x, 5.0).tolist() == [5.0, 5.0]
+
+
+def test_data_dependent_control_flow_runs_eagerly_with_a_warning():
+    @em.jit
+    def f(x):
+        if x.sum().item() > 0:   # the line the warning must name
+            return x * 2
+        return x * -1
+    with pytest.warns(UserWarning, match=r"item\(\).*test_jit_function.py:\d+ .*if x.sum"):
+        assert f(em.ones(2)).tolist() == [2.0, 2.0]
+    assert f(-em.ones(2)).tolist() == [1.0, 1.0]   # never a baked-in branch
+    assert f(em.ones(2)).tolist() == [2.0, 2.0]
+
+
+def test_random_ops_are_not_frozen():
+    drop = nn.Dropout(0.5)
+    fast = em.jit(drop)
+    x = em.ones(1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a, b = fast(x).numpy(), fast(x).numpy()
+    assert not np.array_equal(a, b)
+    drop.eval()  # train/eval is part of the signature: eval dropout is the identity graph
+    np.testing.assert_array_equal(fast(x).numpy(), x.numpy())
+    assert fast.graph.nodes == [] or all(n.op.name != "dropout" for n in fast.graph.nodes)
+
+
+def test_inplace_updates_of_captured_tensors_are_written_back():
+    total = em.zeros(3)
+
+    @em.jit
+    def accumulate(x):
+        total.add_(x)
+        return total * 1
+    with em.no_grad():
+        for _ in range(3):
+            out = accumulate(em.ones(3))
+    np.testing.assert_array_equal(total.numpy(), [3, 3, 3])
+    np.testing.assert_array_equal(out.numpy(), [3, 3, 3])
+    assert accumulate.graph.mutations
+
+
+def test_batchnorm_running_stats_match_eager():
+    em.manual_seed(0)
+    bn_e, bn_j = nn.BatchNorm1d(4), nn.BatchNorm1d(4)
+    fast = em.jit(bn_j)
+    with em.no_grad():
+        for i in range(4):
+            x = em.randn(8, 4) * (i + 1)
+            np.testing.assert_allclose(fast(x).numpy(), bn_e(x).numpy(), rtol=1e-5,
+                                       atol=1e-6)
+    np.testing.assert_allclose(bn_j.running_mean.numpy(), bn_e.running_mean.numpy(),
+                               rtol=1e-6)
+    np.testing.assert_allclose(bn_j.running_var.numpy(), bn_e.running_var.numpy(), rtol=1e-6)
+
+
+def test_disable_and_environment_variable(monkeypatch):
+    f = em.jit(lambda x: x + 1, disable=True)
+    f(em.ones(1))
+    with pytest.raises(RuntimeError, match="nothing compiled"):
+        f.graph
+    monkeypatch.setenv("EMBER_DISABLE_JIT", "1")
+    g = em.jit(lambda x: x + 1)
+    assert g(em.ones(1)).tolist() == [2.0]
+    with pytest.raises(RuntimeError):
+        g.graph
+
+
+def test_gradients_flow_through_a_jitted_function_called_from_eager():
+    f = em.jit(lambda x: (x * x).sum())
+    x = em.tensor([1.0, 2.0], requires_grad=True)
+    f(x).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
+
+
+def test_graph_listing_dot_and_code():
+    @em.jit
+    def f(x):
+        return x.relu() * 2
+    f(em.ones(2, 2))
+    listing = str(f.graph)
+    assert "relu(" in listing and "f32[2, 2]" in listing
+    assert "test_jit_function.py" in listing and "return x.relu() * 2" in listing
+    assert f.graph.to_dot().startswith("digraph")
+    assert "def compiled" in f.code and "relu" in f.code
+
+
+def test_error_inside_compiled_graph_names_op_and_user_line():
+    @em.jit
+    def pick(x, idx):
+        return x.gather(0, idx)
+    x = em.arange(4.0)
+    assert pick(x, em.tensor([1, 3])).tolist() == [1.0, 3.0]
+    with pytest.raises(IndexError) as info:
+        pick(x, em.tensor([1, 9]))
+    msg = str(info.value)
+    assert "gather" in msg and "compiled ember.jit graph" in msg
+    assert "test_jit_function.py" in msg and "x.gather(0, idx)" in msg
+
+
+def test_nested_jit_is_inlined():
+    inner = em.jit(lambda x: x * 2)
+    outer = em.jit(lambda x: inner(x) + 1)
+    assert outer(em.ones(2)).tolist() == [3.0, 3.0]
+    assert outer(em.ones(2)).tolist() == [3.0, 3.0]
+    assert [n.op.name for n in outer.graph.nodes] == ["mul", "add"]
+
+
+def test_env_var_unset_after(monkeypatch):
+    assert os.environ.get("EMBER_DISABLE_JIT") in (None, "", "0")
