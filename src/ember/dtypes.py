@@ -182,3 +182,49 @@ def result_type(*operands) -> dtype:
         if r is None or scalar_cat > r.category:
             r = (bool_, int64, _default_float)[scalar_cat]
     return r
+
+
+class finfo:
+    """Numerical limits of a floating dtype (PyTorch's ``torch.finfo``): ``bits``, ``eps``,
+    ``max``, ``min``, ``tiny`` (= ``smallest_normal``), ``resolution``; all Python floats.
+
+        ember.finfo(ember.float32).eps   # 1.1920928955078125e-07
+    """
+
+    def __init__(self, type=None):
+        d = _default_float if type is None else as_dtype(type)
+        if not d.is_floating_point:
+            raise TypeError(f"finfo: requires a floating point dtype, got {d}; use "
+                            f"ember.iinfo for integer dtypes")
+        info = _ml_dtypes.finfo(d.np) if d is bfloat16 else np.finfo(d.np)
+        self.bits = int(info.bits)
+        self.eps = float(info.eps)
+        self.max = float(info.max)
+        self.min = float(info.min)
+        self.tiny = self.smallest_normal = float(info.smallest_normal)
+        self.resolution = 10.0 ** -int(info.precision)  # as PyTorch: 1e-06 for float32
+        self.dtype = d.name
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "
+                f"eps={self.eps:g}, smallest_normal={self.tiny:g}, tiny={self.tiny:g}, "
+                f"dtype={self.dtype})")
+
+
+class iinfo:
+    """Numerical limits of an integer dtype (PyTorch's ``torch.iinfo``): ``bits``, ``max``,
+    ``min``; Python ints."""
+
+    def __init__(self, type):
+        d = as_dtype(type)
+        if d.category != _INT:
+            raise TypeError(f"iinfo: requires an integer dtype, got {d}; use ember.finfo "
+                            f"for floating point dtypes")
+        info = np.iinfo(d.np)
+        self.bits = int(info.bits)
+        self.max = int(info.max)
+        self.min = int(info.min)
+        self.dtype = d.name
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
