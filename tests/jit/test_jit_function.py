@@ -179,3 +179,18 @@ def test_nested_jit_is_inlined():
 
 def test_env_var_unset_after(monkeypatch):
     assert os.environ.get("EMBER_DISABLE_JIT") in (None, "", "0")
+
+
+def test_dynamic_scalars_are_read_at_every_call():
+    from ember import _state
+    box = {"lr": 0.5}
+
+    @em.jit
+    def scaled(x):
+        tr = _state.tracer
+        lr = tr.dynamic_scalar(lambda: box["lr"], np.float32) if tr else em.tensor(box["lr"])
+        return x * lr
+    assert scaled(em.ones(2)).tolist() == [0.5, 0.5]
+    box["lr"] = 0.25
+    assert scaled(em.ones(2)).tolist() == [0.25, 0.25]
+    assert scaled.retraces == 0 and "dynamic" in str(scaled.graph)

@@ -37,7 +37,7 @@ _counter = [0]
 def generate(graph: Graph, xp) -> Compiled:
     names = {}
     env = {"xp": xp}
-    lines = ["def compiled(inputs, captures):"]
+    lines = ["def compiled(inputs, captures, dynamics=()):"]
 
     def name(v):
         return names[id(v)]
@@ -48,6 +48,9 @@ def generate(graph: Graph, xp) -> Compiled:
     for i, v in enumerate(graph.captures):
         names[id(v)] = f"k{i}"
         lines.append(f"    k{i} = captures[{i}]")
+    for i, v in enumerate(graph.dynamics):
+        names[id(v)] = f"d{i}"
+        lines.append(f"    d{i} = dynamics[{i}]")
     for i, v in enumerate(graph.consts):
         names[id(v)] = f"c{i}"
         env[f"c{i}"] = v.data

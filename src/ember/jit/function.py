@@ -20,6 +20,8 @@ import functools
 import os
 import warnings
 
+import numpy as np
+
 from .. import _state
 from ..tensor import Tensor
 from . import passes
@@ -193,8 +195,9 @@ class JitFunction:
         graph = entry.graph
         inputs = [t._data for t in tensors]
         captures = [v.tensor._data for v in graph.captures]
+        dynamics = [np.asarray(v.tensor(), dtype=v.dtype) for v in graph.dynamics]
         try:
-            outs, muts = entry.compiled.fn(inputs, captures)
+            outs, muts = entry.compiled.fn(inputs, captures, dynamics)
         except Exception as e:  # noqa: BLE001 - re-raised with the op and the user's line
             raise _located(e, entry.compiled) from None
         for (target, _), new in zip(graph.mutations, muts):

@@ -26,10 +26,10 @@ class Value:
         self.id = next(_ids)
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
-        self.kind = kind          # "input" | "capture" | "const" | "node"
+        self.kind = kind          # "input" | "capture" | "dynamic" | "const" | "node"
         self.node = node          # producing Node (kind "node")
         self.index = index        # input position, or output position on the node
-        self.tensor = tensor      # the live Tensor of a capture
+        self.tensor = tensor      # the live Tensor of a capture; the callable of a dynamic
         self.data = data          # the array of a constant
         self.name = name or f"v{self.id}"
 
@@ -65,6 +65,7 @@ class Graph:
     def __init__(self):
         self.inputs: list[Value] = []
         self.captures: list[Value] = []
+        self.dynamics: list[Value] = []
         self.consts: list[Value] = []
         self.nodes: list[Node] = []
         self.outputs: list[Value] = []
@@ -79,6 +80,13 @@ class Graph:
     def add_capture(self, tensor, name=None) -> Value:
         v = Value(tensor.shape, tensor._data.dtype, "capture", tensor=tensor, name=name)
         self.captures.append(v)
+        return v
+
+    def add_dynamic(self, fn, dtype, name=None) -> Value:
+        """A 0-d value computed by ``fn()`` in Python at every call (a learning rate that a
+        scheduler changes between steps)."""
+        v = Value((), dtype, "dynamic", tensor=fn, name=name)
+        self.dynamics.append(v)
         return v
 
     def add_const(self, array, name=None) -> Value:
@@ -111,6 +119,8 @@ class Graph:
         lines = ["graph(" + ", ".join(repr(v) for v in self.inputs) + "):"]
         for v in self.captures:
             lines.append(f"  {v!r} = capture")
+        for v in self.dynamics:
+            lines.append(f"  {v!r} = dynamic {getattr(v.tensor, '__qualname__', '')}")
         for v in self.consts:
             lines.append(f"  {v!r} = const {_short(v.data)}")
         for n in self.nodes:
@@ -128,8 +138,9 @@ class Graph:
 
         def vid(v):
             return f"v{v.id}"
-        for v in self.inputs + self.captures + self.consts:
-            shape = {"input": "ellipse", "capture": "ellipse", "const": "note"}[v.kind]
+        for v in self.inputs + self.captures + self.dynamics + self.consts:
+            shape = {"input": "ellipse", "capture": "ellipse", "dynamic": "ellipse",
+                     "const": "note"}[v.kind]
             out.append(f'  {vid(v)} [label="{v.name}\\n{_dtype_name(v.dtype)}'
                        f'{list(v.shape)}", shape={shape}];')
         for i, n in enumerate(self.nodes):

@@ -111,6 +111,16 @@ class Tracer:
             self.by_array[id(e)] = v
             self.keep.append(e)
 
+    def dynamic_scalar(self, fn, dtype) -> Tensor:
+        """A 0-d tensor holding ``fn()`` now and at every later call of the compiled graph:
+        how traced code reads Python numbers that change between calls (learning rates)."""
+        import numpy as np
+        t = Tensor._wrap(np.asarray(fn(), dtype=dtype))
+        v = self.graph.add_dynamic(fn, dtype)
+        self.origin[id(t)] = v
+        self.bind(t, v)
+        return t
+
     def constant(self, t: Tensor) -> None:
         """A creation function made ``t`` from Python data: safe to bake in."""
         self.constants.add(id(t))

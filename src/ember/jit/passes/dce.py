@@ -13,4 +13,5 @@ def eliminate_dead_code(graph):
     graph.captures = [v for v in graph.captures if id(v) in live or
                       any(t is v for t, _ in graph.mutations)]
     graph.consts = [v for v in graph.consts if id(v) in live]
+    graph.dynamics = [v for v in graph.dynamics if id(v) in live]
     return graph
