@@ -194,3 +194,49 @@ def test_dynamic_scalars_are_read_at_every_call():
     box["lr"] = 0.25
     assert scaled(em.ones(2)).tolist() == [0.25, 0.25]
     assert scaled.retraces == 0 and "dynamic" in str(scaled.graph)
+
+
+def _train_step_pair():
+    import copy
+    import ember.nn.functional as F
+    em.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+    twin = copy.deepcopy(net)
+
+    def make(model):
+        def step(x, y):
+            model.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            with em.no_grad():
+                for p in model.parameters():
+                    p.sub_(0.1 * p.grad)
+            return loss.detach()
+        return step
+    return net, twin, make
+
+
+def test_whole_training_step_compiles_and_matches_eager():
+    net, twin, make = _train_step_pair()
+    eager, fast = make(net), em.jit(make(twin))
+    x, y = em.randn(16, 4), em.randint(0, 3, (16,))
+    for _ in range(10):
+        le, lf = eager(x, y), fast(x, y)
+        np.testing.assert_allclose(lf.numpy(), le.numpy(), rtol=1e-5)
+    for (n, a), (_, b) in zip(net.named_parameters(), twin.named_parameters()):
+        np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=n)
+        np.testing.assert_allclose(b.grad.numpy(), a.grad.numpy(), rtol=1e-5, atol=1e-6)
+    names = [n.op.name for n in fast.graph.nodes]
+    assert "cross_entropy_backward" in names and fast.retraces == 0
+    assert len(fast.graph.mutations) == 4 and len(fast.graph.grad_writes) == 4
+
+
+def test_outputs_that_require_grad_run_eagerly():
+    lin = nn.Linear(3, 2)
+    fast = em.jit(lin)
+    x = em.randn(4, 3)
+    for _ in range(2):
+        lin.zero_grad()
+        fast(x).sum().backward()
+        np.testing.assert_allclose(lin.bias.grad.numpy(), [4.0, 4.0])

@@ -1,6 +1,7 @@
 """The user-facing entry points to the engine: ``backward`` and ``autograd.grad``."""
 from __future__ import annotations
 
+from .. import _state
 from .graph import run_backward
 
 
@@ -31,6 +32,8 @@ def _root_grads(outputs, grad_outputs, op: str):
                     f"{op}: grad can be implicitly created only for scalar outputs, but the "
                     f"output has shape {tuple(out.shape)}; pass a gradient of that shape")
             g = Tensor._wrap(out._dev.xp.ones(out._data.shape, out._data.dtype), out._dev)
+            if _state.tracer is not None:
+                _state.tracer.constant(g)
         elif not isinstance(g, Tensor):
             from ..ops.creation import tensor
             g = tensor(g, dtype=out.dtype)
@@ -48,6 +51,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         # the common `loss.backward()`: skip the general argument handling
         d = tensors._data
         one = tensors.__class__._wrap(tensors._dev.xp.ones(d.shape, d.dtype), tensors._dev)
+        if _state.tracer is not None:  # a traced training step: the seed is a constant
+            _state.tracer.constant(one)
         run_backward([tensors], [one], retain_graph=bool(retain_graph))
         return
     outs = _as_list(tensors)

@@ -158,7 +158,7 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
                     else:
                         acc = k.grad._data
                         if acc.shape == g._data.shape and acc.dtype == g._data.dtype and \
-                                acc.flags.writeable:
+                                acc.flags.writeable and _state.tracer is None:
                             acc += g._data
                             k.grad._version[0] += 1
                         else:

@@ -79,8 +79,10 @@ def generate(graph: Graph, xp) -> Compiled:
         line_to_node[len(lines)] = node
     outs = ", ".join(name(v) for v in graph.outputs)
     muts = ", ".join(name(v) for _, v in graph.mutations)
+    gw = [v for _, v in graph.grad_writes if v is not None]
+    grads = ", ".join(name(v) for v in gw)
     lines.append(f"    return ({outs}{',' if graph.outputs else ''}), "
-                 f"({muts}{',' if graph.mutations else ''})")
+                 f"({muts}{',' if graph.mutations else ''}), ({grads}{',' if gw else ''})")
     source = "\n".join(lines) + "\n"
     _counter[0] += 1
     filename = f"<ember.jit graph {_counter[0]}>"

@@ -10,9 +10,11 @@ What runs eagerly instead of compiled, always with the same results:
 - a call inside another trace (it is inlined into the outer graph);
 - a signature whose trace was aborted: data-dependent Python (``if t.item() > 0``), a random
   op, or NumPy code on a tensor's data — a one-line warning names the user's source line;
-- a call that needs gradients (an argument or a captured parameter requires grad while grad
-  mode is on): the compiled graph has no backward yet, so the eager function runs and
-  autograd sees every op.
+- a signature whose outputs carry a live autograd graph (the caller may call ``backward()``
+  through them): the compiled graph has no backward yet, so such calls run eagerly and
+  autograd sees every op. A function that does its own ``loss.backward()`` (a whole
+  training step) compiles: the traced backward is part of the graph, and the parameters'
+  ``.grad`` are set after each call as the eager code would set them.
 """
 from __future__ import annotations
 
@@ -89,15 +91,6 @@ class JitFunction:
     def _eager(self, args, kwargs):
         return self._fn(*args, **kwargs)
 
-    def _needs_grad(self, tensors) -> bool:
-        if not _state.grad_enabled:
-            return False
-        if any(t.requires_grad for t in tensors):
-            return True
-        if self._module is not None:
-            return any(p.requires_grad for p in self._module.parameters())
-        return False
-
     def _signature(self, args, kwargs):
         parts = []
         for a in list(args) + [kwargs[k] for k in sorted(kwargs)]:
@@ -118,9 +111,8 @@ class JitFunction:
         if self._disable or os.environ.get("EMBER_DISABLE_JIT", "0") not in ("", "0") or \
                 _state.tracer is not None:
             return self._eager(args, kwargs)
-        tensors = [a for a in list(args) + list(kwargs.values()) if isinstance(a, Tensor)]
-        if self._needs_grad(tensors):
-            return self._eager(args, kwargs)
+        tensors = [a for a in list(args) + [kwargs[k] for k in sorted(kwargs)]
+                   if isinstance(a, Tensor)]
         key = self._signature(args, kwargs)
         entry = self._cache.get(key)
         if entry is None:
@@ -163,10 +155,16 @@ class JitFunction:
         leaves: list = []
         entry.rebuild = _flatten(result, leaves)
         graph = tracer.graph
+        if tracer.aborted is None and any(t._node is not None and t._node.inputs is not None
+                                          for t in leaves):
+            # outputs with a live autograd graph: the caller may backpropagate through them
+            entry.aborted = "its outputs require grad (compiled graphs have no backward yet)"
+            return entry, result
         if tracer.aborted is None:
             _state.tracer = tracer  # outputs made outside ember's ops abort too
             try:
                 graph.outputs = [tracer.value_of(t) for t in leaves]
+                tracer.finish_grads()
             finally:
                 _state.tracer = None
         if tracer.aborted is not None:
@@ -197,7 +195,7 @@ class JitFunction:
         captures = [v.tensor._data for v in graph.captures]
         dynamics = [np.asarray(v.tensor(), dtype=v.dtype) for v in graph.dynamics]
         try:
-            outs, muts = entry.compiled.fn(inputs, captures, dynamics)
+            outs, muts, grads = entry.compiled.fn(inputs, captures, dynamics)
         except Exception as e:  # noqa: BLE001 - re-raised with the op and the user's line
             raise _located(e, entry.compiled) from None
         for (target, _), new in zip(graph.mutations, muts):
@@ -207,6 +205,16 @@ class JitFunction:
             live._version[0] += 1
         from ..backend import get_device
         dev = entry.dev or get_device("cpu")
+        new_grads = iter(grads)
+        for target, v in graph.grad_writes:
+            live = tensors[target.index] if target.kind == "input" else target.tensor
+            if v is None:
+                live.grad = None
+            else:
+                g = next(new_grads)
+                if not isinstance(g, dev.xp.ndarray):
+                    g = dev.xp.asarray(g)
+                live.grad = Tensor._wrap(g, dev)
         wrapped = []
         for o in outs:
             if not isinstance(o, dev.xp.ndarray):  # full reductions give NumPy scalars

@@ -70,6 +70,9 @@ class Graph:
         self.nodes: list[Node] = []
         self.outputs: list[Value] = []
         self.mutations: list[tuple[Value, Value]] = []   # (input or capture, new value)
+        # (input or capture, value or None): what its ``.grad`` is after a call (a traced
+        # training step's backward sets the parameters' gradients)
+        self.grad_writes: list[tuple[Value, Value | None]] = []
 
     # ----- building -------------------------------------------------------------------------
     def add_input(self, shape, dtype, name=None) -> Value:
@@ -112,7 +115,8 @@ class Graph:
         return out
 
     def live_values(self) -> list:
-        return self.outputs + [v for _, v in self.mutations]
+        return self.outputs + [v for _, v in self.mutations] + \
+            [v for _, v in self.grad_writes if v is not None]
 
     # ----- display --------------------------------------------------------------------------
     def __str__(self) -> str:
@@ -127,6 +131,8 @@ class Graph:
             lines.append(f"  {n!r}")
         for target, new in self.mutations:
             lines.append(f"  write %{new.name} -> %{target.name}")
+        for target, new in self.grad_writes:
+            lines.append(f"  %{target.name}.grad = " + (f"%{new.name}" if new else "None"))
         lines.append("  return " + ", ".join(f"%{v.name}" for v in self.outputs))
         return "\n".join(lines)
 

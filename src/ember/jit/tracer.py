@@ -61,6 +61,7 @@ class Tracer:
         self.constants: set = set()  # ids of tensors made by creation functions in the trace
         self.existing = {id(o) for o in gc.get_objects() if isinstance(o, Tensor)}
         self.aborted: TraceAborted | None = None
+        self._input_tensors: list = []
 
     def abort(self, reason: str) -> None:
         if self.aborted is None:
@@ -92,6 +93,7 @@ class Tracer:
         return v
 
     def add_input(self, t: Tensor, name: str | None = None):
+        self._input_tensors.append(t)
         v = self.graph.add_input(t.shape, t._data.dtype, name)
         self.origin[id(t)] = v
         self.bind(t, v)
@@ -137,6 +139,21 @@ class Tracer:
         if first.kind in ("input", "capture"):
             self.graph.mutations = [(t, v) for t, v in self.graph.mutations if t is not first]
             self.graph.mutations.append((first, new))
+
+    def finish_grads(self) -> None:
+        """Record what each input's and capture's ``.grad`` is now (a traced backward)."""
+        g = self.graph
+        for target in g.inputs + g.captures:
+            t = target.tensor if target.kind == "capture" else self._input_tensors[target.index]
+            if not getattr(t, "requires_grad", False):
+                continue
+            grad = t.grad
+            if grad is None:
+                g.grad_writes.append((target, None))
+                continue
+            v = self.values.get(id(grad)) or self.by_array.get(id(grad._data))
+            if v is not None and v.kind == "node":
+                g.grad_writes.append((target, v))
 
     def leak(self, t: Tensor, what: str) -> None:
         """Python read a traced tensor's value: the result would be baked into the graph."""

@@ -11,7 +11,7 @@ def eliminate_dead_code(graph):
             live.update(id(v) for v in node.inputs)
     graph.nodes = kept[::-1]
     graph.captures = [v for v in graph.captures if id(v) in live or
-                      any(t is v for t, _ in graph.mutations)]
+                      any(t is v for t, _ in graph.mutations + graph.grad_writes)]
     graph.consts = [v for v in graph.consts if id(v) in live]
     graph.dynamics = [v for v in graph.dynamics if id(v) in live]
     return graph
