@@ -14,9 +14,11 @@ _LITERALS = (int, float, bool, str, type(None))
 
 
 def _literal(v) -> bool:
-    if isinstance(v, _LITERALS):
+    """True when ``repr(v)`` is Python source for ``v`` (exact builtin types only: a tuple
+    subclass such as ``ember.Size`` or a NaN float is passed as a bound value instead)."""
+    if type(v) in _LITERALS:
         return not (isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))))
-    if isinstance(v, tuple):
+    if type(v) is tuple:
         return all(_literal(x) for x in v)
     return False
 

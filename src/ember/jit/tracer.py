@@ -30,6 +30,17 @@ from .ir import Graph
 _EMBER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _library_dirs() -> tuple:
+    """ember's own code and the array libraries it calls: never the user's line."""
+    import numpy
+    dirs = [_EMBER_DIR, os.path.dirname(numpy.__file__)]
+    for name in ("scipy", "ml_dtypes"):
+        mod = sys.modules.get(name)
+        if mod is not None and getattr(mod, "__file__", None):
+            dirs.append(os.path.dirname(mod.__file__))
+    return tuple(dirs)
+
+
 class TraceAborted(Exception):
     """The function can't be captured as one graph; ``where`` is the user's source line."""
 
@@ -42,7 +53,8 @@ class TraceAborted(Exception):
 def user_line() -> str:
     """``file.py:12  source`` of the innermost stack frame outside ember's own code."""
     f = sys._getframe(1)
-    while f is not None and f.f_code.co_filename.startswith(_EMBER_DIR):
+    skip = _library_dirs()
+    while f is not None and f.f_code.co_filename.startswith(skip):
         f = f.f_back
     if f is None:
         return ""
