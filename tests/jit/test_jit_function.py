@@ -240,3 +240,16 @@ def test_outputs_that_require_grad_run_eagerly():
         lin.zero_grad()
         fast(x).sum().backward()
         np.testing.assert_allclose(lin.bias.grad.numpy(), [4.0, 4.0])
+
+
+def test_define_then_run_from_declared_shapes():
+    from ember.jit import TensorSpec, symbolic
+    net = _mlp()
+    f = symbolic(net, TensorSpec((5, 4)))
+    assert [n.op.name for n in f.graph.nodes] == ["linear", "tanh", "linear"]
+    assert f.graph.inputs[0].shape == (5, 4)
+    x = em.randn(5, 4)
+    with em.no_grad():
+        np.testing.assert_allclose(f(x).numpy(), net(x).numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="every dimension needs a size"):
+        TensorSpec((None, 4)).placeholder()

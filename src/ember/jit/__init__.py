@@ -6,7 +6,8 @@
 """
 from .function import JitFunction, JitModule, jit
 from .ir import Graph, Node, Value
+from .symbolic import TensorSpec, symbolic
 from .tracer import TraceAborted, Tracer
 
 __all__ = ["jit", "JitFunction", "JitModule", "Graph", "Node", "Value", "Tracer",
-           "TraceAborted"]
+           "TraceAborted", "TensorSpec", "symbolic"]
