@@ -134,7 +134,7 @@ def _latency(lib):
 
     def step():
         with lib.no_grad():
-            model(x)
+            return model(x)
     return step
 
 
@@ -151,12 +151,14 @@ def _libs():
     return libs
 
 
-def _make(lib, name):
+def _make(lib, name, jit=False):
     lib.manual_seed(0)
     if name == "mlp-latency-b1":
-        return _latency(lib), 200
+        step = _latency(lib)
+        return (lib.jit(step) if jit else step), 200
     model, opt, loss_fn = WORKLOADS[name](lib)
-    return _train_step(model, opt, loss_fn), 1
+    step = _train_step(model, opt, loss_fn)
+    return (lib.jit(step) if jit else step), 1
 
 
 def _time(step, n):
@@ -166,14 +168,18 @@ def _time(step, n):
     return (time.perf_counter() - t0) / n
 
 
-def run(names, rounds, steps):
+def run(names, rounds, steps, with_jit=False):
     libs = _libs()
+    if with_jit:
+        libs = {"ember": libs["ember"], "ember-jit": libs["ember"],
+                **({"torch": libs["torch"]} if "torch" in libs else {})}
     results = {}
     for name in names:
         fns = {}
         for k, lib in libs.items():
-            step, inner = _make(lib, name)
-            step()  # warm-up: first-touch allocations, lazy init
+            step, inner = _make(lib, name, jit=k == "ember-jit")
+            step()  # warm-up: first-touch allocations, lazy init (and the trace)
+            step()
             fns[k] = (step, inner)
         per = {k: [] for k in libs}
         for _ in range(rounds):
@@ -219,20 +225,32 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--memory", action="store_true")
+    ap.add_argument("--jit", action="store_true", help="also run the ember.jit-compiled step")
     ap.add_argument("--json", help="also write raw results here")
     args = ap.parse_args(argv)
-    res = run(args.workloads, args.rounds, args.steps)
-    print("| workload | ember ms (min–max) | torch ms (min–max) | ember/torch |")
-    print("|---|---|---|---|")
-    for name, per in res.items():
-        def fmt(xs):
-            return f"{statistics.median(xs) * 1e3:.2f} ({min(xs) * 1e3:.2f}–{max(xs) * 1e3:.2f})"
-        e = statistics.median(per["ember"])
-        if "torch" in per:
-            t = statistics.median(per["torch"])
-            print(f"| {name} | {fmt(per['ember'])} | {fmt(per['torch'])} | {e / t:.2f} |")
-        else:
-            print(f"| {name} | {fmt(per['ember'])} | – | – |")
+    res = run(args.workloads, args.rounds, args.steps, args.jit)
+
+    def fmt(xs):
+        return f"{statistics.median(xs) * 1e3:.2f} ({min(xs) * 1e3:.2f}–{max(xs) * 1e3:.2f})"
+    if args.jit:
+        print("| workload | ember ms | ember.jit ms | torch ms | eager/jit | jit/torch |")
+        print("|---|---|---|---|---|---|")
+        for name, per in res.items():
+            e, j = statistics.median(per["ember"]), statistics.median(per["ember-jit"])
+            t = statistics.median(per["torch"]) if "torch" in per else float("nan")
+            print(f"| {name} | {fmt(per['ember'])} | {fmt(per['ember-jit'])} | "
+                  f"{fmt(per['torch']) if 'torch' in per else '–'} | {e / j:.2f} | "
+                  f"{j / t:.2f} |")
+    else:
+        print("| workload | ember ms (min–max) | torch ms (min–max) | ember/torch |")
+        print("|---|---|---|---|")
+        for name, per in res.items():
+            e = statistics.median(per["ember"])
+            if "torch" in per:
+                t = statistics.median(per["torch"])
+                print(f"| {name} | {fmt(per['ember'])} | {fmt(per['torch'])} | {e / t:.2f} |")
+            else:
+                print(f"| {name} | {fmt(per['ember'])} | – | – |")
     if args.memory:
         print("\n| workload | ember peak RSS MiB | torch peak RSS MiB |\n|---|---|---|")
         for name in args.workloads:

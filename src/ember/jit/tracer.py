@@ -71,7 +71,9 @@ class Tracer:
         self.origin: dict = {}       # id(tensor) -> Value it had when the trace first saw it
         self.keep: list = []         # keeps traced objects alive so their ids stay unique
         self.constants: set = set()  # ids of tensors made by creation functions in the trace
-        self.existing = {id(o) for o in gc.get_objects() if isinstance(o, Tensor)}
+        # type() rather than isinstance(): some objects (lazy module proxies) run code on
+        # attribute access
+        self.existing = {id(o) for o in gc.get_objects() if issubclass(type(o), Tensor)}
         self.aborted: TraceAborted | None = None
         self._input_tensors: list = []
 
