@@ -137,6 +137,12 @@ class Tracer:
         self.bind(t, v)
         return t
 
+    def capture(self, t: Tensor) -> None:
+        """``t`` was made during the trace but outlives the call (optimiser state created on
+        the first step): treat it as a live capture, not a constant."""
+        self.existing.add(id(t))
+        self.keep.append(t)
+
     def constant(self, t: Tensor) -> None:
         """A creation function made ``t`` from Python data: safe to bake in."""
         self.constants.add(id(t))

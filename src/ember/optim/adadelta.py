@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops.registry import register
 from ..tensor import Tensor
-from .optimizer import Optimizer, _advance, _bump, _check_lr, _check_nonneg, _scalar
-from .optimizer import _step_tensor
+from .optimizer import Optimizer, _advance, _bump, _check_lr, _check_nonneg, _dynamic, _scalar
+from .optimizer import _step_tensor, _traced_update, _tracing
 
 
 def adadelta(params: list, grads: list, square_avgs: list, acc_deltas: list, *, lr: float,
@@ -41,6 +42,18 @@ def adadelta(params: list, grads: list, square_avgs: list, acc_deltas: list, *, 
         p += delta
 
 
+@register("adadelta_update", saves=(), extra=True)
+def _adadelta_update(xp, p, g, step, square_avg, acc_delta, lr, *, rho, eps, weight_decay,
+                     maximize):
+    """One parameter's Adadelta step, out of place (a traced ``step``): returns ``(p, (step,
+    square_avg, acc_delta))``."""
+    p, step, v, u = p.copy(), step.copy(), square_avg.copy(), acc_delta.copy()
+    step += 1
+    adadelta([p], [g], [v], [u], lr=float(lr), rho=rho, eps=eps, weight_decay=weight_decay,
+             maximize=maximize)
+    return p, (step, v, u)
+
+
 class Adadelta(Optimizer):
     """Adadelta, as ``torch.optim.Adadelta``."""
 
@@ -60,17 +73,21 @@ class Adadelta(Optimizer):
     def step(self, closure=None):
         """One Adadelta update of every parameter that has a gradient; returns ``closure()``."""
         loss = self._eval_closure(closure)
+        if _tracing():
+            for i, group in enumerate(self.param_groups):
+                params = self._with_grad(group)
+                states = [(s["step"], s["square_avg"], s["acc_delta"])
+                          for s in (self._state_of(p) for p in params)]
+                attrs = dict(rho=group["rho"], eps=group["eps"],
+                             weight_decay=group["weight_decay"], maximize=group["maximize"])
+                _traced_update(_adadelta_update, params, states, (_dynamic(group, i, "lr"),),
+                               attrs)
+            return loss
         for group in self.param_groups:
             params = self._with_grad(group)
-            states = []
-            for p in params:
-                state = self.state[p]
-                if not state:
-                    state["step"] = _step_tensor()
-                    state["square_avg"] = Tensor._wrap(np.zeros_like(p._data), p._dev)
-                    state["acc_delta"] = Tensor._wrap(np.zeros_like(p._data), p._dev)
+            states = [self._state_of(p) for p in params]
+            for state in states:
                 _advance(state["step"])
-                states.append(state)
             adadelta([p._data for p in params], [p.grad._data for p in params],
                      [s["square_avg"]._data for s in states],
                      [s["acc_delta"]._data for s in states], lr=_scalar(group["lr"]),
@@ -78,3 +95,11 @@ class Adadelta(Optimizer):
                      maximize=group["maximize"])
             _bump(params)
         return loss
+
+    def _state_of(self, p: Tensor) -> dict:
+        state = self.state[p]
+        if not state:
+            state["step"] = _step_tensor()
+            state["square_avg"] = Tensor._wrap(np.zeros_like(p._data), p._dev)
+            state["acc_delta"] = Tensor._wrap(np.zeros_like(p._data), p._dev)
+        return state

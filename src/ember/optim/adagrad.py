@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops.registry import register
 from ..tensor import Tensor
-from .optimizer import Optimizer, _advance, _bump, _check_lr, _check_nonneg, _scalar
-from .optimizer import _step_tensor
+from .optimizer import Optimizer, _advance, _bump, _check_lr, _check_nonneg, _dynamic, _scalar
+from .optimizer import _step_tensor, _traced_update, _tracing
 
 
 def adagrad(params: list, grads: list, state_sums: list, steps: list, *, lr: float,
@@ -29,6 +30,17 @@ def adagrad(params: list, grads: list, state_sums: list, steps: list, *, lr: flo
         np.divide(g, std, out=std)
         std *= -clr
         p += std
+
+
+@register("adagrad_update", saves=(), extra=True)
+def _adagrad_update(xp, p, g, step, state_sum, lr, *, weight_decay, lr_decay, eps, maximize):
+    """One parameter's Adagrad step, out of place (a traced ``step``): returns ``(p, (step,
+    sum))``."""
+    p, step, s = p.copy(), step.copy(), state_sum.copy()
+    step += 1
+    adagrad([p], [g], [s], [float(step)], lr=float(lr), weight_decay=weight_decay,
+            lr_decay=lr_decay, eps=eps, maximize=maximize)
+    return p, (step, s)
 
 
 class Adagrad(Optimizer):
@@ -62,6 +74,16 @@ class Adagrad(Optimizer):
         """One Adagrad update of every parameter that has a gradient; returns ``closure()``."""
         loss = self._eval_closure(closure)
         init = self.defaults["initial_accumulator_value"]  # PyTorch: groups added later use it
+        if _tracing():
+            for i, group in enumerate(self.param_groups):
+                params = self._with_grad(group)
+                states = [(s["step"], s["sum"]) for s in (self._init_state(p, init)
+                                                          for p in params)]
+                attrs = dict(weight_decay=group["weight_decay"], lr_decay=group["lr_decay"],
+                             eps=group["eps"], maximize=group["maximize"])
+                _traced_update(_adagrad_update, params, states, (_dynamic(group, i, "lr"),),
+                               attrs)
+            return loss
         for group in self.param_groups:
             params = self._with_grad(group)
             states = [self._init_state(p, init) for p in params]

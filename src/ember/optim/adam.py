@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops.registry import register
 from ..tensor import Tensor
-from .optimizer import Optimizer, _advance, _bump, _check_lr, _check_nonneg, _lerp_, _scalar
-from .optimizer import _step_tensor
+from .optimizer import Optimizer, _advance, _bump, _check_lr, _check_nonneg, _dynamic, _lerp_
+from .optimizer import _scalar, _step_tensor, _traced_update, _tracing
 
 
 def adam(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list, max_exp_avg_sqs: list,
@@ -47,6 +48,22 @@ def adam(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list, max_exp_a
         p += denom
 
 
+@register("adam_update", saves=(), extra=True)
+def _adam_update(xp, p, g, step, exp_avg, exp_avg_sq, *rest, amsgrad, weight_decay, eps,
+                 maximize, decoupled_weight_decay):
+    """One parameter's Adam step, out of place (a traced ``step``). Inputs after the state
+    (``max_exp_avg_sq`` only with amsgrad) are lr, beta1, beta2; returns ``(p, (step,
+    exp_avg, exp_avg_sq[, max_exp_avg_sq]))``."""
+    *maxs, lr, beta1, beta2 = rest
+    p, step, m, v = p.copy(), step.copy(), exp_avg.copy(), exp_avg_sq.copy()
+    maxs = [a.copy() for a in maxs]
+    step += 1
+    adam([p], [g], [m], [v], maxs, [float(step)], amsgrad=amsgrad, beta1=float(beta1),
+         beta2=float(beta2), lr=float(lr), weight_decay=weight_decay, eps=eps,
+         maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
+    return p, (step, m, v, *maxs)
+
+
 class Adam(Optimizer):
     """Adam, as ``torch.optim.Adam`` (``decoupled_weight_decay=True`` makes it AdamW)."""
 
@@ -70,6 +87,9 @@ class Adam(Optimizer):
     def step(self, closure=None):
         """One Adam update of every parameter that has a gradient; returns ``closure()``."""
         loss = self._eval_closure(closure)
+        if _tracing():
+            self._traced_step()
+            return loss
         for group in self.param_groups:
             params = self._with_grad(group)
             amsgrad = group["amsgrad"]
@@ -85,6 +105,20 @@ class Adam(Optimizer):
                  decoupled_weight_decay=group["decoupled_weight_decay"])
             _bump(params)
         return loss
+
+    def _traced_step(self) -> None:
+        """``step`` while ember.jit traces: one "adam_update" op per parameter."""
+        for i, group in enumerate(self.param_groups):
+            params = self._with_grad(group)
+            amsgrad = group["amsgrad"]
+            names = ("step", "exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
+            states = [tuple(self._state_of(p, amsgrad)[k] for k in names) for p in params]
+            scalars = (_dynamic(group, i, "lr"), _dynamic(group, i, "betas", 0),
+                       _dynamic(group, i, "betas", 1))
+            attrs = dict(amsgrad=amsgrad, weight_decay=group["weight_decay"], eps=group["eps"],
+                         maximize=group["maximize"],
+                         decoupled_weight_decay=group["decoupled_weight_decay"])
+            _traced_update(_adam_update, params, states, scalars, attrs)
 
     def _state_of(self, p: Tensor, amsgrad: bool) -> dict:
         state = self.state[p]

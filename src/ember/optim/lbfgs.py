@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _state
 from ..autograd.grad_mode import enable_grad
 from ..tensor import Tensor
 from .optimizer import Optimizer, _check_lr, _scalar
@@ -185,6 +186,9 @@ class LBFGS(Optimizer):
         if closure is None:
             raise RuntimeError("LBFGS.step requires a closure that re-evaluates the model and "
                                "returns the loss")
+        if _state.tracer is not None:
+            _state.tracer.abort("LBFGS.step decides its iterations and line search from the "
+                                "loss and gradient values in Python; the step runs eagerly")
         group = self.param_groups[0]
         lr = _scalar(group["lr"])
         max_iter, max_eval = group["max_iter"], group["max_eval"]

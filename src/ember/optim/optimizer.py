@@ -20,7 +20,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .. import _state
 from ..autograd.grad_mode import enable_grad
+from ..ops.registry import apply
 from ..tensor import RemovableHandle, Tensor
 
 _hook_ids = itertools.count()
@@ -67,6 +69,51 @@ def _advance(step: Tensor) -> float:
 def _bump(params) -> None:
     for p in params:
         p._version[0] += 1
+
+
+# ----- traced steps (a training step compiled by ember.jit) --------------------------------------
+# While ember.jit traces, ``step`` must not write raw NumPy (the graph would not see it): each
+# parameter's update is one registry op ("sgd_update", "adam_update", ...) whose forward copies
+# the parameter and state arrays and runs the same update function on the copies; its results
+# are written back into the live tensors (this trace's own call is a real step) and reported to
+# the tracer as in-place writes, which the compiled graph repeats after every call. Learning
+# rates and momenta are op inputs read from the param group at every call, so a scheduler's
+# changes take effect without a retrace.
+
+def _tracing() -> bool:
+    return _state.tracer is not None
+
+
+def _dynamic(group: dict, index: int, key: str, item: int | None = None) -> Tensor:
+    """A 0-d float64 tensor holding ``group[key]`` (or ``group[key][item]``) now and at every
+    later call of the compiled graph."""
+    if item is None:
+        def fn():
+            return _scalar(group[key])
+        fn.__qualname__ = f"param_groups[{index}][{key!r}]"
+    else:
+        def fn():
+            return _scalar(group[key][item])
+        fn.__qualname__ = f"param_groups[{index}][{key!r}][{item}]"
+    return _state.tracer.dynamic_scalar(fn, np.float64)
+
+
+def _traced_update(op, params: list, states: list, scalars: tuple, attrs: dict) -> None:
+    """Apply ``op`` to each parameter: ``op(p, p.grad, *states[i], *scalars)`` returns the new
+    parameter and a tuple of new state arrays (one per entry of ``states[i]``)."""
+    tracer = _state.tracer
+    for p, st in zip(params, states):
+        # state made in this call (the first step) outlives it: a live capture, not a constant
+        for s in st:
+            tracer.capture(s)
+        out = apply(op, (p, p.grad, *st, *scalars), attrs)
+        out, extras = out if op.extra else (out, ())
+        np.copyto(p._data, out._data)
+        tracer.inplace(p, out)
+        for s, e in zip(st, extras):
+            np.copyto(s._data, e)
+            tracer.inplace(s, Tensor._wrap(e, s._dev))
+    _bump(params)
 
 
 class Optimizer:
@@ -217,6 +264,10 @@ class Optimizer:
                         g.detach_()
                     else:
                         g.requires_grad = False
+                    if _state.tracer is not None:  # a traced step: the graph zeroes it
+                        from ..ops.creation import zeros_like
+                        g.copy_(zeros_like(g))
+                        continue
                     g._data[...] = 0
                     g._version[0] += 1
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops.registry import register
 from ..tensor import Tensor
-from .optimizer import Optimizer, _advance, _bump, _check_lr, _check_nonneg, _lerp_, _scalar
-from .optimizer import _step_tensor
+from .optimizer import Optimizer, _advance, _bump, _check_lr, _check_nonneg, _dynamic, _lerp_
+from .optimizer import _scalar, _step_tensor, _traced_update, _tracing
 
 
 def rmsprop(params: list, grads: list, square_avgs: list, grad_avgs: list,
@@ -50,6 +51,28 @@ def rmsprop(params: list, grads: list, square_avgs: list, grad_avgs: list,
             p += avg
 
 
+@register("rmsprop_update", saves=(), extra=True)
+def _rmsprop_update(xp, p, g, step, square_avg, *rest, alpha, eps, weight_decay, centered,
+                    has_momentum, maximize):
+    """One parameter's RMSprop step, out of place (a traced ``step``). After ``square_avg``
+    come ``grad_avg`` (centered), ``momentum_buffer`` (has_momentum), lr and, with
+    has_momentum, momentum; returns ``(p, (step, square_avg[, grad_avg][, buffer]))``."""
+    if has_momentum:
+        *state, lr, momentum = rest
+    else:
+        *state, lr = rest
+        momentum = 0.0
+    p, step, v = p.copy(), step.copy(), square_avg.copy()
+    state = [a.copy() for a in state]
+    step += 1
+    grad_avgs = state[:1] if centered else []
+    bufs = state[-1:] if has_momentum else []
+    rmsprop([p], [g], [v], grad_avgs, bufs, lr=float(lr), alpha=alpha, eps=eps,
+            weight_decay=weight_decay, momentum=float(momentum), centered=centered,
+            maximize=maximize)
+    return p, (step, v, *state)
+
+
 class RMSprop(Optimizer):
     """RMSprop, as ``torch.optim.RMSprop``."""
 
@@ -70,21 +93,15 @@ class RMSprop(Optimizer):
     def step(self, closure=None):
         """One RMSprop update of every parameter that has a gradient; returns ``closure()``."""
         loss = self._eval_closure(closure)
+        if _tracing():
+            self._traced_step()
+            return loss
         for group in self.param_groups:
             params = self._with_grad(group)
             momentum, centered = group["momentum"], group["centered"]
-            states = []
-            for p in params:
-                state = self.state[p]
-                if not state:
-                    state["step"] = _step_tensor()
-                    state["square_avg"] = Tensor._wrap(np.zeros_like(p._data), p._dev)
-                    if momentum > 0:
-                        state["momentum_buffer"] = Tensor._wrap(np.zeros_like(p._data), p._dev)
-                    if centered:
-                        state["grad_avg"] = Tensor._wrap(np.zeros_like(p._data), p._dev)
+            states = [self._state_of(p, momentum, centered) for p in params]
+            for state in states:
                 _advance(state["step"])
-                states.append(state)
             rmsprop([p._data for p in params], [p.grad._data for p in params],
                     [s["square_avg"]._data for s in states],
                     [s["grad_avg"]._data for s in states] if centered else [],
@@ -94,3 +111,30 @@ class RMSprop(Optimizer):
                     maximize=group["maximize"])
             _bump(params)
         return loss
+
+    def _state_of(self, p: Tensor, momentum: float, centered: bool) -> dict:
+        state = self.state[p]
+        if not state:
+            state["step"] = _step_tensor()
+            state["square_avg"] = Tensor._wrap(np.zeros_like(p._data), p._dev)
+            if momentum > 0:
+                state["momentum_buffer"] = Tensor._wrap(np.zeros_like(p._data), p._dev)
+            if centered:
+                state["grad_avg"] = Tensor._wrap(np.zeros_like(p._data), p._dev)
+        return state
+
+    def _traced_step(self) -> None:
+        """``step`` while ember.jit traces: one "rmsprop_update" op per parameter."""
+        for i, group in enumerate(self.param_groups):
+            params = self._with_grad(group)
+            momentum, centered = group["momentum"], group["centered"]
+            names = ("step", "square_avg") + (("grad_avg",) if centered else ()) + \
+                (("momentum_buffer",) if momentum > 0 else ())
+            states = [tuple(self._state_of(p, momentum, centered)[k] for k in names)
+                      for p in params]
+            scalars = (_dynamic(group, i, "lr"),) + \
+                ((_dynamic(group, i, "momentum"),) if momentum > 0 else ())
+            attrs = dict(alpha=group["alpha"], eps=group["eps"],
+                         weight_decay=group["weight_decay"], centered=centered,
+                         has_momentum=momentum > 0, maximize=group["maximize"])
+            _traced_update(_rmsprop_update, params, states, scalars, attrs)

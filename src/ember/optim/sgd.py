@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops.registry import register
 from ..tensor import Tensor
-from .optimizer import Optimizer, _bump, _check_lr, _check_nonneg, _scalar
+from .optimizer import Optimizer, _bump, _check_lr, _check_nonneg, _dynamic, _scalar, _tracing
+from .optimizer import _traced_update
 
 
 def sgd(params: list, grads: list, momentum_buffers: list, *, lr: float, momentum: float,
@@ -37,6 +39,28 @@ def sgd(params: list, grads: list, momentum_buffers: list, *, lr: float, momentu
         p -= lr * g
 
 
+@register("sgd_update", saves=())
+def _sgd_update(xp, p, g, lr, *, weight_decay, maximize):
+    """One parameter's SGD step without momentum, out of place (a traced ``step``)."""
+    p = p.copy()
+    sgd([p], [g], [None], lr=float(lr), momentum=0, dampening=0, weight_decay=weight_decay,
+        nesterov=False, maximize=maximize)
+    return p
+
+
+@register("sgd_momentum_update", saves=(), extra=True)
+def _sgd_momentum_update(xp, p, g, buf, started, lr, momentum, *, dampening, weight_decay,
+                         nesterov, maximize):
+    """One parameter's SGD step with momentum, out of place: returns ``(p, (buf, started))``.
+    ``started`` (0 or 1) says whether ``buf`` holds a momentum yet (the first step sets it to
+    the gradient, as PyTorch does)."""
+    p = p.copy()
+    bufs = [buf.copy() if started else None]
+    sgd([p], [g], bufs, lr=float(lr), momentum=float(momentum), dampening=dampening,
+        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+    return p, (bufs[0], xp.ones_like(started))
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent (optionally with momentum), as ``torch.optim.SGD``.
 
@@ -63,6 +87,9 @@ class SGD(Optimizer):
     def step(self, closure=None):
         """One SGD update of every parameter that has a gradient; returns ``closure()``."""
         loss = self._eval_closure(closure)
+        if _tracing():
+            self._traced_step()
+            return loss
         for group in self.param_groups:
             params = self._with_grad(group)
             momentum = group["momentum"]
@@ -79,3 +106,28 @@ class SGD(Optimizer):
                         self.state[p]["momentum_buffer"] = Tensor._wrap(a, p._dev)
             _bump(params)
         return loss
+
+    def _traced_step(self) -> None:
+        """``step`` while ember.jit traces: one "sgd_update" op per parameter."""
+        for i, group in enumerate(self.param_groups):
+            params = self._with_grad(group)
+            attrs = dict(weight_decay=group["weight_decay"], maximize=group["maximize"])
+            lr = _dynamic(group, i, "lr")
+            if group["momentum"] == 0:
+                _traced_update(_sgd_update, params, [()] * len(params), (lr,), attrs)
+                continue
+            # whether each buffer holds a momentum yet lives beside the state (PyTorch's SGD
+            # state has only the buffer): zeros until the first step, which sets it to g
+            started = self.__dict__.setdefault("_momentum_started", {})
+            states = []
+            for p in params:
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = Tensor._wrap(np.zeros_like(p._data), p._dev)
+                    started[p] = Tensor._wrap(np.zeros((), np.float32), p._dev)
+                elif p not in started:
+                    started[p] = Tensor._wrap(np.ones((), np.float32), p._dev)
+                states.append((state["momentum_buffer"], started[p]))
+            attrs.update(dampening=group["dampening"], nesterov=group["nesterov"])
+            _traced_update(_sgd_momentum_update, params, states,
+                           (lr, _dynamic(group, i, "momentum")), attrs)
