@@ -3,6 +3,11 @@ forward directly — no Tensor objects, no dispatch, no autograd bookkeeping per
 
 The generated function takes ``(inputs, captures)`` (lists of arrays) and returns
 ``(outputs, mutations)`` (tuples of arrays). ``source`` is kept for ``jit(f).code``.
+
+When the memory planner ran (``graph.inplace``, see :mod:`.passes.memory`) and
+``reuse_buffers`` is on, a planned node is emitted as its ufunc writing into the buffer of an
+input that dies there (``v7 = xp.add(v3, v5, out=_reuse(v3, v5))``); a fused chain
+(:mod:`.passes.fusion`) is one call of its kernel, with ``out=`` when planned.
 """
 from __future__ import annotations
 
@@ -36,9 +41,11 @@ class Compiled:
 _counter = [0]
 
 
-def generate(graph: Graph, xp) -> Compiled:
+def generate(graph: Graph, xp, *, reuse_buffers: bool = True) -> Compiled:
+    from .passes.memory import HELPERS, emit
     names = {}
-    env = {"xp": xp}
+    env = {"xp": xp, **HELPERS}
+    plan = (getattr(graph, "inplace", None) or {}) if reuse_buffers else {}
     lines = ["def compiled(inputs, captures, dynamics=()):"]
 
     def name(v):
@@ -57,8 +64,21 @@ def generate(graph: Graph, xp) -> Compiled:
         names[id(v)] = f"c{i}"
         env[f"c{i}"] = v.data
     line_to_node = {}
+    # free each intermediate right after its last use, as eager code drops activations
+    end_live = {id(v) for v in graph.live_values()}
+    last_use = {}
     for j, node in enumerate(graph.nodes):
-        fname = f"f{j}_{node.op.name}"
+        for v in node.inputs:
+            last_use[id(v)] = j
+        for o in node.outputs:
+            last_use.setdefault(id(o), j)
+    dies_at: dict = {}
+    for j, node in enumerate(graph.nodes):
+        for o in node.outputs:
+            if id(o) not in end_live:
+                dies_at.setdefault(last_use[id(o)], []).append(o)
+    for j, node in enumerate(graph.nodes):
+        fname = f"f{j}_{''.join(c if c.isalnum() else '_' for c in node.op.name)}"
         env[fname] = node.op.forward
         args = ["xp"] + [name(v) for v in node.inputs]
         for k, val in node.attrs.items():
@@ -67,18 +87,38 @@ def generate(graph: Graph, xp) -> Compiled:
             else:
                 env[f"a{j}_{k}"] = val
                 args.append(f"{k}=a{j}_{k}")
+        call = f"{fname}({', '.join(args)})"
+        if j in plan:  # write into the buffer of input ``plan[j]``, which dies here
+            ins = [name(v) for v in node.inputs]
+            buf = ins[plan[j]]
+            out = f"_reuse({', '.join(dict.fromkeys([buf] + ins))})"
+            if getattr(node.op, "steps", None) is not None:
+                call = f"{fname}({', '.join(['xp'] + ins)}, out={out})"
+            else:
+                def lit(val, j=j):
+                    if _literal(val):
+                        return repr(val)
+                    key = f"a{j}_lit{len(env)}"
+                    env[key] = val
+                    return key
+                call = emit(node.op.name, ins, node.attrs, out, lit)
         outs = []
         for o in node.outputs:
             names[id(o)] = f"v{o.id}"
             outs.append(f"v{o.id}")
-        if len(outs) == 1:
+        if node.op.extra and node.extra_tuple and len(outs) == 1:
+            target = f"{outs[0]}, _"      # an empty tuple of extras
+        elif len(outs) == 1:
             target = outs[0]
         elif node.extra_tuple:
             target = f"{outs[0]}, ({', '.join(outs[1:])},)"
         else:
             target = ", ".join(outs)
-        lines.append(f"    {target} = {fname}({', '.join(args)})")
+        lines.append(f"    {target} = {call}")
         line_to_node[len(lines)] = node
+        dead = [name(v) for v in dies_at.get(j, ()) if id(v) in names]
+        if dead:
+            lines.append(f"    del {', '.join(dead)}")
     outs = ", ".join(name(v) for v in graph.outputs)
     muts = ", ".join(name(v) for _, v in graph.mutations)
     gw = [v for _, v in graph.grad_writes if v is not None]

@@ -2,8 +2,14 @@
 from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
 from .fold import fold_constants
+from .fusion import fuse_elementwise
+from .memory import plan_memory
 
-DEFAULT = (fold_constants, eliminate_common_subexpressions, eliminate_dead_code)
+# plan_memory must run last: it records node indices (graph.inplace) for the code generator
+BASIC = (fold_constants, eliminate_common_subexpressions, eliminate_dead_code)
+DEFAULT = BASIC + (plan_memory,)
+# with elementwise fusion: chains of elementwise nodes become one node each
+FUSED = BASIC + (fuse_elementwise, plan_memory)
 
 
 def optimize(graph, passes=DEFAULT):
@@ -13,4 +19,4 @@ def optimize(graph, passes=DEFAULT):
 
 
 __all__ = ["eliminate_dead_code", "eliminate_common_subexpressions", "fold_constants",
-           "optimize", "DEFAULT"]
+           "fuse_elementwise", "plan_memory", "optimize", "DEFAULT", "BASIC", "FUSED"]
