@@ -119,6 +119,10 @@ class Tracer:
         if self.aborted is not None:
             return
         extras = [] if extra is None else list(extra) if isinstance(extra, tuple) else [extra]
+        if not all(hasattr(e, "shape") and hasattr(e, "dtype") for e in extras):
+            self.abort(f"op '{op.name}' keeps non-array state for its backward, which "
+                       f"graphs can't hold yet")
+            return
         specs = [(out.shape, out._data.dtype)] + [(e.shape, e.dtype) for e in extras]
         node = self.graph.add_node(op, ins, attrs, specs, user_line())
         node.extra_tuple = isinstance(extra, tuple)

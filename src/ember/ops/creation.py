@@ -25,6 +25,15 @@ def _finish(arr, dtype, device, requires_grad) -> Tensor:
     return t
 
 
+def wrap_constant(arr, dev) -> Tensor:
+    """Wrap an array ember made from Python values (not from any tensor's data) as a Tensor;
+    under ``ember.jit`` it is recorded as a graph constant."""
+    t = Tensor._wrap(arr, dev)
+    if _state.tracer is not None:
+        _state.tracer.constant(t)
+    return t
+
+
 def _infer_np_dtype(arr):
     k = arr.dtype.kind
     if k == "f":

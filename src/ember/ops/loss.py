@@ -55,7 +55,8 @@ def _check_float(op, name, t):
 def _as_tensor_like(v, like: Tensor) -> Tensor:
     if isinstance(v, Tensor):
         return v
-    return Tensor._wrap(np.asarray(v, like._data.dtype), like._dev)
+    from .creation import wrap_constant
+    return wrap_constant(np.asarray(v, like._data.dtype), like._dev)
 
 
 # ----- class-index targets: shared by cross_entropy and nll_loss ----------------------------

@@ -617,7 +617,8 @@ def _check(op, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, batch_first):
 def _zeros_bias(w_hh, b):
     if b is not None:
         return b
-    return Tensor._wrap(w_hh._dev.xp.zeros(w_hh.shape[0], w_hh._data.dtype), w_hh._dev)
+    from .creation import wrap_constant
+    return wrap_constant(w_hh._dev.xp.zeros(w_hh.shape[0], w_hh._data.dtype), w_hh._dev)
 
 
 def _unpack(packed, kind, x, P, H, batch_first):

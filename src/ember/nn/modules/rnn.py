@@ -242,7 +242,8 @@ class RNNBase(Module):
 
 
 def _zeros(like: Tensor, *shape) -> Tensor:
-    return Tensor._wrap(like._dev.xp.zeros(shape, like._data.dtype), like._dev)
+    from ...ops.creation import wrap_constant
+    return wrap_constant(like._dev.xp.zeros(shape, like._data.dtype), like._dev)
 
 
 def _stack(ts: list) -> Tensor:
