@@ -38,6 +38,50 @@ class RemovableHandle:
         self.remove()
 
 
+_PRINT_DEFAULTS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 75}
+_PRINT_OPTIONS = dict(_PRINT_DEFAULTS)
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
+                     profile=None, sci_mode=None) -> None:
+    """How tensors print (PyTorch's ``set_printoptions``): digits after the point, the
+    element count above which the middle is summarised, and the items kept at each edge.
+    ``profile`` is "default", "short" or "full"; ``sci_mode`` is accepted and ignored."""
+    if profile is not None:
+        presets = {"default": _PRINT_DEFAULTS,
+                   "short": dict(_PRINT_DEFAULTS, precision=2, edgeitems=2),
+                   "full": dict(_PRINT_DEFAULTS, threshold=2 ** 62)}
+        if profile not in presets:
+            raise ValueError(f"set_printoptions: profile must be 'default', 'short' or "
+                             f"'full', got {profile!r}")
+        _PRINT_OPTIONS.update(presets[profile])
+    for k, v in (("precision", precision), ("threshold", threshold),
+                 ("edgeitems", edgeitems), ("linewidth", linewidth)):
+        if v is not None:
+            _PRINT_OPTIONS[k] = int(v)
+
+
+class Size(tuple):
+    """A tensor's shape (PyTorch's ``torch.Size``): a tuple of ints that also knows its
+    ``numel()``; ``t.shape`` and ``t.size()`` return one."""
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+    def __repr__(self) -> str:
+        return f"ember.Size({list(self)})"
+
+    __str__ = __repr__
+
+
+_new_size = tuple.__new__
+
+
 class Tensor:
     """A multi-dimensional array with automatic differentiation (PyTorch's ``torch.Tensor``).
 
@@ -85,12 +129,12 @@ class Tensor:
 
     # ----- metadata -------------------------------------------------------------------------
     @property
-    def shape(self) -> tuple:
-        return self._data.shape
+    def shape(self) -> Size:
+        return _new_size(Size, self._data.shape)
 
     def size(self, dim=None):
         if dim is None:
-            return self._data.shape
+            return _new_size(Size, self._data.shape)
         from .errors import check_dim
         return self._data.shape[check_dim("size", dim, self._data.ndim)]
 
@@ -235,9 +279,11 @@ class Tensor:
             a = a.astype(np.float32)
         fixed = a.dtype.kind == "f" and a.size and not np.all(np.isfinite(a) & (a == np.round(a)))
         # PyTorch prints 4 fixed decimals unless every value is integral ("1., 2.")
-        body = np.array2string(a, separator=", ", prefix="tensor(", precision=4,
-                               floatmode="fixed" if fixed else "maxprec", threshold=1000,
-                               edgeitems=3)
+        opt = _PRINT_OPTIONS
+        body = np.array2string(a, separator=", ", prefix="tensor(", precision=opt["precision"],
+                               floatmode="fixed" if fixed else "maxprec",
+                               threshold=opt["threshold"], edgeitems=opt["edgeitems"],
+                               max_line_width=opt["linewidth"])
         extras = []
         if self._data.dtype not in (_dt.get_default_dtype().np, np.int64, np.bool_) \
                 or (self._data.size == 0 and self._data.dtype != np.float32):
@@ -309,15 +355,31 @@ class Tensor:
 
     def type(self, dtype=None):
         if dtype is None:
-            return f"ember.{self.dtype.name.capitalize()}Tensor"
+            return f"ember.{_LEGACY_NAMES[self.dtype]}"
+        if isinstance(dtype, str) and dtype.startswith("ember.") and dtype.endswith("Tensor"):
+            dtype = _LEGACY_DTYPES.get(dtype[6:], dtype)
+        elif isinstance(dtype, _LegacyTensorType):
+            dtype = dtype.dtype
         d = _dt.as_dtype(dtype)
         if d.np == self._data.dtype:
             return self
         from .ops.arithmetic import cast
         return cast(self, d)
 
+    def type_as(self, other: "Tensor") -> "Tensor":
+        return self.type(other.dtype)
+
     def cpu(self) -> "Tensor":
         return self.to("cpu")
+
+    def cuda(self, device=None, non_blocking: bool = False) -> "Tensor":
+        """Move to a CUDA device; ember's NumPy backend has none, so this says so."""
+        return self.to("cuda" if device is None else
+                       f"cuda:{device}" if isinstance(device, int) else device)
+
+    def data_ptr(self) -> int:
+        """The address of the first element (equal for tensors sharing storage there)."""
+        return int(self._data.__array_interface__["data"][0])
 
     def float(self):
         return self.type(_dt.float32)
@@ -403,6 +465,46 @@ class Tensor:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
         _backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
                  inputs=inputs)
+
+
+class _LegacyTensorType(type):
+    """Metaclass of PyTorch's typed constructors (``ember.FloatTensor([1, 2])``,
+    ``ember.LongTensor(3)``), which old scripts still use; ``isinstance`` checks the dtype."""
+
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, Tensor) and obj._data.dtype == cls.dtype.np
+
+    def __call__(cls, *args, device=None):
+        if len(args) == 1 and not isinstance(args[0], (int, Size)):
+            if isinstance(args[0], Tensor):
+                return args[0].type(cls.dtype)
+            from .ops.creation import tensor
+            return tensor(args[0], dtype=cls.dtype, device=device)
+        shape = args[0] if len(args) == 1 and isinstance(args[0], Size) else args
+        return Tensor._wrap(np.empty(tuple(shape), cls.dtype.np), get_device(device))
+
+    def __repr__(cls) -> str:
+        return f"<class 'ember.{cls.__name__}'>"
+
+
+def _legacy(name: str, dtype) -> _LegacyTensorType:
+    return _LegacyTensorType(name, (), {"dtype": dtype})
+
+
+FloatTensor = _legacy("FloatTensor", _dt.float32)
+DoubleTensor = _legacy("DoubleTensor", _dt.float64)
+HalfTensor = _legacy("HalfTensor", _dt.float16)
+BFloat16Tensor = _legacy("BFloat16Tensor", _dt.bfloat16)
+ByteTensor = _legacy("ByteTensor", _dt.uint8)
+CharTensor = _legacy("CharTensor", _dt.int8)
+ShortTensor = _legacy("ShortTensor", _dt.int16)
+IntTensor = _legacy("IntTensor", _dt.int32)
+LongTensor = _legacy("LongTensor", _dt.int64)
+BoolTensor = _legacy("BoolTensor", _dt.bool_)
+_LEGACY_NAMES = {t.dtype: t.__name__ for t in (
+    FloatTensor, DoubleTensor, HalfTensor, BFloat16Tensor, ByteTensor, CharTensor, ShortTensor,
+    IntTensor, LongTensor, BoolTensor)}
+_LEGACY_DTYPES = {name: d for d, name in _LEGACY_NAMES.items()}
 
 
 def _rebuild_tensor(cls, array, requires_grad):

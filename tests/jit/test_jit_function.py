@@ -253,3 +253,45 @@ def test_define_then_run_from_declared_shapes():
         np.testing.assert_allclose(f(x).numpy(), net(x).numpy(), rtol=1e-6)
     with pytest.raises(ValueError, match="every dimension needs a size"):
         TensorSpec((None, 4)).placeholder()
+
+
+def test_gradients_accumulate_across_compiled_calls_like_eager():
+    x = em.tensor([1.0, -2.0, 3.0])
+    for mode in ("eager", "jit"):
+        w = em.ones(3, requires_grad=True)
+
+        def step(x):
+            (x * w).clamp(min=0).sum().backward()
+            return x.sum()
+        f = em.jit(step) if mode == "jit" else step
+        seen = []
+        for _ in range(3):
+            f(x)
+            seen.append(w.grad.numpy().copy())
+        np.testing.assert_array_equal(seen[2], 3 * np.array([1.0, 0.0, 3.0]), err_msg=mode)
+
+
+def test_zero_grad_without_set_to_none_keeps_one_grad_tensor():
+    import ember.nn.functional as F
+    em.manual_seed(0)
+    net = nn.Linear(3, 2)
+    opt = em.optim.SGD(net.parameters(), lr=0.1)
+    x, y = em.randn(4, 3), em.randn(4, 2)
+    net(x).sum().backward()  # grads exist before the compiled step
+
+    @em.jit
+    def step():
+        opt.zero_grad(set_to_none=False)
+        F.mse_loss(net(x), y).backward()
+        opt.step()
+    ref = nn.Linear(3, 2)
+    ref.load_state_dict(net.state_dict())
+    ref_opt = em.optim.SGD(ref.parameters(), lr=0.1)
+    for _ in range(4):
+        step()
+        ref_opt.zero_grad()
+        F.mse_loss(ref(x), y).backward()
+        ref_opt.step()
+    np.testing.assert_allclose(net.weight.detach().numpy(), ref.weight.detach().numpy(),
+                               rtol=1e-6)
+    np.testing.assert_allclose(net.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-6)

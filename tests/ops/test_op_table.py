@@ -83,6 +83,25 @@ def BOOL(rng, shape):
     return np.asarray(rng.random(shape) < 0.5)
 
 
+def NONNEG_INT(rng, shape):
+    return np.asarray(rng.integers(0, 5, shape), np.int64)
+
+
+def SORTED(rng, shape):
+    """Sorted along the last dim (searchsorted's sequences)."""
+    return np.sort(rng.uniform(-2.0, 2.0, shape), -1)
+
+
+def SORTED_INTS(rng, shape):
+    """Sorted small integers, with repeats: ties for searchsorted's ``right``."""
+    return np.sort(rng.integers(-2, 3, shape), -1).astype(np.float64)
+
+
+def WELL_CONDITIONED(rng, shape):
+    """Diagonally dominant matrices: inverses well away from singular."""
+    return rng.uniform(-1.0, 1.0, shape) + 3.0 * np.eye(shape[-1])
+
+
 def WITH_ZEROS(rng, shape):
     """About a third of the entries exactly zero (prod, cumprod, all/any, logical ops)."""
     v = rng.uniform(-2.0, 2.0, shape)
@@ -234,6 +253,29 @@ def _np_pad(x, pad, mode="constant", value=0.0):
                       constant_values=value)
     return np.pad(x, widths, mode={"reflect": "reflect", "replicate": "edge",
                                    "circular": "wrap"}[mode])
+
+
+def _np_searchsorted(s, v, side="left"):
+    if s.ndim == 1:
+        return np.searchsorted(s, v, side).astype(np.int64)
+    rows = zip(s.reshape(-1, s.shape[-1]), v.reshape(-1, v.shape[-1]))
+    return np.stack([np.searchsorted(a, b, side) for a, b in rows]).reshape(v.shape).astype(
+        np.int64)
+
+
+def _np_diag_embed(x, offset=0):
+    """Matrices with the last dim of ``x`` on the ``offset`` diagonal, one per leading index."""
+    x = np.atleast_1d(x)
+    m = x.shape[-1] + abs(offset)
+    out = np.zeros(x.shape[:-1] + (m, m), x.dtype)
+    for i in range(x.shape[-1]):
+        out[..., i + max(-offset, 0), i + max(offset, 0)] = x[..., i]
+    return out
+
+
+def _np_cdist(a, b, p=2):
+    d = np.abs(a[..., :, None, :] - b[..., None, :, :])
+    return (d ** p).sum(-1) ** (1.0 / p)
 
 
 def _lower_median(x, axis=None, keepdims=False):
@@ -926,6 +968,114 @@ ROWS = [
         U((7,), (3, 4), (0,)), False, INTS),
     Row("unique-dim", lambda x: em.unique(x, dim=0), lambda x: np.unique(x, axis=0),
         U((5, 2),), False, lambda rng, s: np.asarray(rng.integers(0, 2, s), np.float64)),
+    Row("searchsorted", em.searchsorted, _np_searchsorted,
+        (((5,), (3,)), ((5,), (2, 3)), ((2, 5), (2, 3)), ((5,), ()), ((0,), (2,))), False,
+        (SORTED, ANY)),
+    Row("searchsorted-right-ties", lambda s, v: em.searchsorted(s, v, right=True),
+        lambda s, v: _np_searchsorted(s, v, "right"), (((6,), (4,)), ((3, 6), (3, 4))), False,
+        (SORTED_INTS, INTS)),
+    Row("bucketize", em.bucketize, lambda x, b: np.searchsorted(b, x, "left"),
+        (((3, 4), (5,)), ((), (3,))), False, (INTS, SORTED_INTS)),
+    Row("bucketize-right", lambda x, b: em.bucketize(x, b, right=True),
+        lambda x, b: np.searchsorted(b, x, "right"), (((3, 4), (5,)),), False,
+        (INTS, SORTED_INTS)),
+
+    # ----- added for PyTorch compatibility ------------------------------------------------------
+    Row("nan_to_num", em.nan_to_num, np.nan_to_num, UNARY, True),
+    Row("nan_to_num-nan", em.nan_to_num, np.nan_to_num, UNARY, False, WITH_NAN),
+    Row("nan_to_num-values", lambda x: em.nan_to_num(x, 0.5, 2.0, -3.0),
+        lambda x: np.nan_to_num(x, nan=0.5, posinf=2.0, neginf=-3.0), UNARY, False, SPECIALS),
+    Row("isin", em.isin, np.isin, (((3, 4), (5,)), ((), (2,)), ((3,), ())), False, INTS),
+    Row("diff", em.diff, np.diff, U((5,), (3, 4), (2, 1, 3), (0, 3)), True),
+    Row("diff-n2-dim0", lambda x: em.diff(x, 2, 0), lambda x: np.diff(x, 2, 0),
+        U((5,), (4, 3)), True),
+    Row("diff-prepend-append", lambda x, p, a: em.diff(x, 1, -1, p, a),
+        lambda x, p, a: np.diff(x, 1, -1, prepend=p, append=a), (((3, 4), (3, 1), (3, 2)),),
+        True),
+    Row("diff-bool", em.diff, np.diff, U((6,), (2, 5)), False, BOOL),
+    Row("diff-int", em.diff, np.diff, U((6,),), False, INT64),
+    Row("bincount", em.bincount, lambda x: np.bincount(x).astype(np.int64), U((7,), (0,)),
+        False, NONNEG_INT),
+    Row("bincount-weights", lambda x, w: em.bincount(x, w, minlength=8),
+        lambda x, w: np.bincount(x, w, minlength=8), (((7,), (7,)),), False, (NONNEG_INT, ANY)),
+    Row("histc", lambda x: em.histc(x, bins=5, min=-2, max=2),
+        lambda x: np.histogram(x, 5, (-2, 2))[0].astype(x.dtype), U((7,), (3, 4), (0,)), False),
+    Row("histc-data-range", lambda x: em.histc(x, bins=4),
+        lambda x: np.histogram(x, 4, (x.min(), x.max()))[0].astype(x.dtype), U((9,), (3, 4)),
+        False),
+    Row("meshgrid", lambda a, b: em.meshgrid(a, b, indexing="ij"),
+        lambda a, b: np.meshgrid(a, b, indexing="ij"), (((3,), (4,)), ((1,), (0,)), ((), (2,))),
+        True),
+    Row("meshgrid-xy-three", lambda a, b, c: em.meshgrid([a, b, c], indexing="xy"),
+        lambda a, b, c: np.meshgrid(a, b, c, indexing="xy"), (((2,), (3,), (4,)),), True),
+    Row("addmm", lambda i, a, b: em.addmm(i, a, b, beta=0.5, alpha=2.0),
+        lambda i, a, b: 0.5 * i + 2.0 * (a @ b),
+        (((2, 4), (2, 3), (3, 4)), ((4,), (2, 3), (3, 4)), ((), (1, 2), (2, 1))), True),
+    Row("addmm-beta0-ignores-nan", lambda i, a, b: em.addmm(i, a, b, beta=0),
+        lambda i, a, b: np.broadcast_to(a @ b, np.broadcast_shapes(i.shape, (2, 4))).copy(),
+        (((2, 4), (2, 3), (3, 4)),), False, (WITH_NAN, ANY, ANY)),
+    Row("addmv", lambda i, m, v: em.addmv(i, m, v, beta=2, alpha=-1),
+        lambda i, m, v: 2 * i - m @ v, (((2,), (2, 3), (3,)), ((), (2, 3), (3,))), True),
+    Row("baddbmm", lambda i, a, b: em.baddbmm(i, a, b, alpha=0.5),
+        lambda i, a, b: i + 0.5 * (a @ b), (((2, 3, 4), (2, 3, 5), (2, 5, 4)),
+                                           ((3, 4), (2, 3, 5), (2, 5, 4))), True),
+    Row("cdist", em.cdist, _np_cdist, (((3, 2), (4, 2)), ((2, 3, 4), (2, 5, 4)), ((1, 3), (2, 3))),
+        True),
+    Row("cdist-p1", lambda a, b: em.cdist(a, b, p=1), lambda a, b: _np_cdist(a, b, 1),
+        (((3, 2), (4, 2)),), True),
+    # coincident points: the norm's subgradient at 0 is 0, as is the central difference
+    Row("cdist-zero-distance", em.cdist, _np_cdist, (((3, 2), (4, 2)),), True,
+        lambda rng, s: np.arange(math.prod(s), dtype=np.float64).reshape(s) * 0.3 - 1),
+    Row("logaddexp", em.logaddexp, np.logaddexp, BINARY, True),
+    Row("logaddexp-ties", em.logaddexp, np.logaddexp, BINARY, True, INTS),
+    Row("logaddexp-infinite", em.logaddexp, np.logaddexp, BINARY, False, SPECIALS),
+    Row("xlogy", em.xlogy, lambda x, y: x * np.log(y), BINARY, True, (ANY, POS)),
+    Row("xlogy-zeros", em.xlogy, lambda x, y: np.where(x == 0, 0.0, x * np.log(y)),
+        (((3, 4), (3, 4)),), True, (WITH_ZEROS, lambda rng, s: rng.uniform(0.5, 2, s))),
+    # x == 0 gives 0 even where y is 0 or inf (NaN where y is)
+    Row("xlogy-zero-times-log-zero", em.xlogy,
+        lambda x, y: np.where((x == 0) & ~np.isnan(y), 0.0, x * np.log(y)),
+        (((6,), (6,)),), False, (lambda rng, s: np.array([0.0, 0, 0, 1, 2, 0]),
+                                 lambda rng, s: np.array([0.0, np.inf, 2, 0, np.inf, np.nan]))),
+    Row("hypot", em.hypot, np.hypot, BINARY, True, (AWAY0, AWAY0)),
+    Row("aminmax", lambda x: tuple(em.aminmax(x, dim=1)),
+        lambda x: (np.min(x, 1), np.max(x, 1)), ND2[:-1], True, DISTINCT),
+    Row("aminmax-all", lambda x: tuple(em.aminmax(x)), lambda x: (np.min(x), np.max(x)),
+        UNARY[:-1], True, DISTINCT),
+    Row("dist", em.dist, lambda a, b: np.sqrt(np.sum((a - b) ** 2)), BINARY, True),
+    Row("dist-p1", lambda a, b: em.dist(a, b, 1), lambda a, b: np.sum(np.abs(a - b)),
+        (((3, 4), (3, 4)), ((2, 1), (3,))), True, (AWAY0, lambda rng, s: np.zeros(s))),
+    Row("quantile", lambda x: em.quantile(x, 0.3), lambda x: np.quantile(x, 0.3),
+        U((5,), (3, 4), (1,)), True, DISTINCT),
+    Row("quantile-dim-keepdim", lambda x: em.quantile(x, 0.75, 1, keepdim=True),
+        lambda x: np.quantile(x, 0.75, 1, keepdims=True), U((3, 4), (2, 5, 2)), True, DISTINCT),
+    Row("quantile-q-tensor", lambda x: em.quantile(x, em.tensor([0.0, 0.5, 0.9], dtype=x.dtype),
+                                                   0),
+        lambda x: np.quantile(x, [0.0, 0.5, 0.9], 0), U((4, 3), (6,)), True, DISTINCT),
+    *[Row(f"quantile-{m}", lambda x, m=m: em.quantile(x, 0.4, -1, interpolation=m),
+          lambda x, m=m: np.quantile(x, 0.4, -1, method=m), U((3, 6),), m in ("lower", "higher",
+                                                                            "nearest"),
+          DISTINCT) for m in ("lower", "higher", "nearest", "midpoint")],
+    Row("quantile-nan", lambda x: em.quantile(x, 0.5, 1), lambda x: np.quantile(x, 0.5, 1),
+        U((4, 3),), False, WITH_NAN),
+    Row("cross", em.cross, np.cross, (((3,), (3,)), ((4, 3), (4, 3)), ((2, 1, 3), (4, 3))),
+        True),
+    Row("cross-dim0", lambda a, b: em.cross(a, b, 0), lambda a, b: np.cross(a, b, axis=0),
+        (((3, 2), (3, 2)), ((3, 3), (3, 1))), True),
+    Row("diag", em.diag, np.diag, U((3,), (3, 4), (1,), (0,)), True),
+    Row("diag-offset", lambda x: em.diag(x, -1), lambda x: np.diag(x, -1), U((3,), (4, 3)),
+        True),
+    Row("diag_embed", em.diag_embed, _np_diag_embed, U((3,), (2, 3), ()), True),
+    Row("diag_embed-offset-dims", lambda x: em.diag_embed(x, 1, 0, 2),
+        lambda x: np.moveaxis(_np_diag_embed(x, 1), (-2, -1), (0, 2)), U((2, 3),), True),
+    Row("diagflat", lambda x: em.diagflat(x, 2), lambda x: np.diagflat(x, 2), U((2, 2), (3,)),
+        True),
+    *[Row(f"rot90-k{k}", lambda x, k=k: em.rot90(x, k, (1, -1)),
+          lambda x, k=k: np.rot90(x, k, (1, x.ndim - 1)), U((2, 3, 4), (3, 2, 2)), True)
+      for k in (1, 2, 3, -1, 4)],
+    Row("det", em.det, np.linalg.det, U((3, 3), (2, 4, 4), (1, 1)), True),
+    Row("inverse", em.inverse, np.linalg.inv, U((3, 3), (2, 4, 4), (1, 1)), True,
+        WELL_CONDITIONED),
 ]
 
 # Public functions of these families that the table does not exercise, and why.

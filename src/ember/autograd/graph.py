@@ -147,6 +147,8 @@ def run_backward(roots, root_grads, *, retain_graph=False, create_graph=False, i
                         results[want[id(k)]] = g
                     continue
                 if accumulate:
+                    if _state.tracer is not None:
+                        _state.tracer.note_grad_use(k)
                     if create_graph:
                         k.grad = g if k.grad is None else k.grad + g
                     elif k.grad is None:

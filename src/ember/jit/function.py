@@ -41,8 +41,8 @@ def _flatten(obj, leaves):
     if isinstance(obj, (tuple, list)):
         builders = [_flatten(o, leaves) for o in obj]
         kind = type(obj)
-        if kind is tuple or kind is list:
-            return lambda it: kind(b(it) for b in builders)
+        if kind is tuple or kind is list or not hasattr(kind, "_fields"):
+            return lambda it: kind([b(it) for b in builders])  # list, tuple, ember.Size
         return lambda it: kind(*[b(it) for b in builders])  # namedtuple
     if isinstance(obj, dict):
         keys = list(obj)
@@ -52,7 +52,7 @@ def _flatten(obj, leaves):
 
 
 class _Entry:
-    __slots__ = ("graph", "compiled", "rebuild", "aborted", "n_out", "dev")
+    __slots__ = ("graph", "compiled", "rebuild", "aborted", "n_out", "dev", "guards")
 
 
 class JitFunction:
@@ -122,6 +122,14 @@ class JitFunction:
             self._cache[key] = entry
             self._last_key, self._last_entry = key, entry
             return result
+        if entry.guards and not all(t.grad is g for t, g in entry.guards):
+            # a parameter's .grad is not what the graph assumed (None, or the tensor it
+            # accumulates into): trace again for the new state
+            self._note_retrace(key)
+            entry, result = self._trace(args, kwargs)
+            self._cache[key] = entry
+            self._last_key, self._last_entry = key, entry
+            return result
         self._last_key, self._last_entry = key, entry
         if entry.aborted:
             return self._eager(args, kwargs)
@@ -147,6 +155,7 @@ class JitFunction:
         tracer = Tracer()
         entry = _Entry()
         entry.aborted = None
+        entry.guards = ()
         for a in list(args) + [kwargs[k] for k in sorted(kwargs)]:
             if isinstance(a, Tensor):
                 tracer.add_input(a)
@@ -181,6 +190,7 @@ class JitFunction:
             for v in graph.captures:
                 if id(v.tensor) in names:
                     v.name = names[id(v.tensor)]
+        entry.guards = tuple(tracer.guards)
         passes.optimize(graph, self._passes)
         entry.graph = graph
         entry.n_out = len(leaves)

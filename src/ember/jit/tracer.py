@@ -76,6 +76,9 @@ class Tracer:
         self.existing = {id(o) for o in gc.get_objects() if issubclass(type(o), Tensor)}
         self.aborted: TraceAborted | None = None
         self._input_tensors: list = []
+        self.grad_reset: set = set()   # ids of leaves whose .grad the traced code set to None
+        self.grad_seen: set = set()
+        self.guards: list = []         # (leaf, the .grad object it must have at call start)
 
     def abort(self, reason: str) -> None:
         if self.aborted is None:
@@ -164,6 +167,21 @@ class Tracer:
             self.graph.mutations = [(t, v) for t, v in self.graph.mutations if t is not first]
             self.graph.mutations.append((first, new))
 
+    def note_grad_reset(self, t: Tensor) -> None:
+        """``zero_grad`` set ``t.grad`` to None inside the traced code."""
+        self.grad_reset.add(id(t))
+        self.keep.append(t)
+
+    def note_grad_use(self, t: Tensor) -> None:
+        """The backward is about to accumulate into ``t.grad``. Unless the traced code reset
+        it, the graph assumes ``t.grad`` is, at every call, what it is now (None, or this
+        very tensor, accumulated in place): a guard checked before each replay."""
+        if id(t) in self.grad_seen:
+            return
+        self.grad_seen.add(id(t))
+        if id(t) not in self.grad_reset:
+            self.guards.append((t, t.grad))
+
     def finish_grads(self) -> None:
         """Record what each input's and capture's ``.grad`` is now (a traced backward)."""
         g = self.graph
@@ -175,6 +193,9 @@ class Tracer:
             if grad is None:
                 g.grad_writes.append((target, None))
                 continue
+            first = self.origin.get(id(grad))
+            if first is not None and first.kind in ("capture", "input"):
+                continue  # the same tensor, accumulated in place: a mutation writes it back
             v = self.values.get(id(grad)) or self.by_array.get(id(grad._data))
             if v is not None and v.kind == "node":
                 g.grad_writes.append((target, v))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _state
+
 from .. import dtypes as _dt
 from . import (activation, arithmetic, comparison, creation, indexing, linalg, random,
                reduction, shape, sorting, unary)
@@ -18,25 +20,27 @@ from .registry import apply
 _METHODS = {
     arithmetic: "add sub mul div true_divide divide floor_divide remainder fmod pow "
                 "float_power maximum minimum fmax fmin atan2 arctan2 lerp addcmul addcdiv neg "
-                "negative positive rsub",
+                "negative positive rsub logaddexp xlogy hypot",
     unary: "exp exp2 expm1 log log2 log10 log1p sqrt rsqrt sin cos tan asin acos atan sinh "
            "cosh tanh asinh acosh atanh reciprocal erf erfc abs absolute sign sgn floor ceil "
-           "trunc fix frac square round logit",
+           "trunc fix frac square round logit nan_to_num",
     activation: "relu sigmoid softmax log_softmax",
     comparison: "eq ne lt le gt ge less less_equal greater greater_equal not_equal "
                 "logical_and logical_or logical_xor logical_not isnan isinf isfinite isposinf "
                 "isneginf signbit bitwise_and bitwise_or bitwise_xor bitwise_not equal "
                 "allclose isclose where clamp clip clamp_min clamp_max",
     reduction: "sum mean nansum nanmean prod amax amin max min argmax argmin var std "
-               "logsumexp cumsum cumprod norm all any count_nonzero",
+               "logsumexp cumsum cumprod norm all any count_nonzero diff bincount histc aminmax "
+               "dist",
     shape: "reshape view view_as reshape_as flatten ravel unflatten permute transpose swapaxes "
            "swapdims t movedim moveaxis squeeze unsqueeze expand expand_as broadcast_to clone "
            "contiguous narrow select split chunk tensor_split unbind flip fliplr flipud roll "
-           "repeat tile repeat_interleave triu tril diagonal trace",
+           "repeat tile repeat_interleave triu tril diagonal trace unfold diag diag_embed diagflat "
+           "rot90",
     indexing: "gather scatter scatter_add take_along_dim index_select index_add masked_fill "
-              "masked_select nonzero argwhere index_put",
-    linalg: "matmul mm bmm mv dot inner outer",
-    sorting: "sort argsort msort topk kthvalue median unique",
+              "masked_select nonzero argwhere index_put index_fill",
+    linalg: "matmul mm bmm mv dot inner outer addmm baddbmm addmv det inverse cross",
+    sorting: "sort argsort msort topk kthvalue median unique quantile",
     creation: "new_tensor new_zeros new_ones new_empty new_full",
     random: "uniform_ normal_ bernoulli_ random_ exponential_",
 }
@@ -107,7 +111,10 @@ def _overwrite(s, value):
 def _value_tensor(value, like):
     if hasattr(value, "_data"):
         return value if value._data.dtype == like._data.dtype else value.to(like.dtype)
-    return Tensor._wrap(_dt.cast_array(value, like._data.dtype), like._dev)
+    t = Tensor._wrap(_dt.cast_array(value, like._data.dtype), like._dev)
+    if _state.tracer is not None:
+        _state.tracer.constant(t)
+    return t
 
 
 def fill_(self, value):
@@ -205,6 +212,7 @@ def bind(Tensor) -> None:
         "clamp_max_": C.clamp_max, "masked_fill_": indexing.masked_fill,
         "index_put_": indexing.index_put, "scatter_": indexing.scatter,
         "scatter_add_": indexing.scatter_add, "index_add_": indexing.index_add,
+        "index_fill_": indexing.index_fill, "fill_diagonal_": indexing._fill_diagonal,
         "relu_": activation.relu, "sigmoid_": activation.sigmoid,
         "logical_not_": C.logical_not, "bitwise_and_": C.bitwise_and,
         "bitwise_or_": C.bitwise_or, "bitwise_xor_": C.bitwise_xor,

@@ -372,6 +372,32 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
     return add(input, mul(div(tensor1, tensor2), value))
 
 
+def logaddexp(input, other):
+    """``log(exp(a) + exp(b))`` without overflow: ``max(a, b) + log1p(exp(-|a - b|))``."""
+    from .comparison import isnan, where
+    a, b = operands("logaddexp", input, other, to_float=True)
+    d = sub(a, b).abs()
+    tail = where(isnan(d), 0.0, (-d).exp().log1p())  # NaN from inf - inf: both infinite
+    return add(maximum(a, b), tail)
+
+
+def xlogy(input, other):
+    """``x * log(y)``, and 0 where ``x == 0`` (unless ``y`` is NaN)."""
+    from .comparison import isposinf, where
+    x, y = operands("xlogy", input, other, to_float=True)
+    # where x == 0 and log(y) is infinite, take the log of a harmless 1 instead, so neither
+    # the value nor the gradients meet 0 * inf; elsewhere x * log(y) is exactly 0 at x == 0
+    # and d/dx is log(y), as in PyTorch
+    safe = where((x == 0) & ((y == 0) | isposinf(y)), 1.0, y)
+    return mul(x, safe.log())
+
+
+def hypot(input, other):
+    """``sqrt(a**2 + b**2)``."""
+    a, b = operands("hypot", input, other, to_float=True)
+    return add(mul(a, a), mul(b, b)).sqrt()
+
+
 # ----- negation -----------------------------------------------------------------------------
 
 

@@ -83,6 +83,16 @@ def allclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
     return bool(np.allclose(input._data, other._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
+_isin = register("isin")(lambda xp, x, test, invert=False: xp.isin(x, test, invert=invert))
+
+
+def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False):
+    """Whether each element of ``elements`` occurs in ``test_elements`` (either may be a
+    number)."""
+    a, b = operands("isin", elements, test_elements)
+    return apply(_isin, (a, b), {"invert": invert} if invert else None)
+
+
 _isclose = register("isclose")(
     lambda xp, a, b, rtol=1e-5, atol=1e-8, equal_nan=False:
     xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))

@@ -273,6 +273,19 @@ def eye(n: int, m=None, *, dtype=None, device=None, requires_grad=False) -> Tens
     return _finish(np.eye(n, m, dtype=_float(dtype)), None, device, requires_grad)
 
 
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor:
+    """The (2, N) row and column indices of the upper triangle of a ``row`` x ``col`` matrix
+    (from the ``offset`` diagonal up), in row-major order."""
+    idx = np.stack(np.triu_indices(row, offset, col)) if row and col else np.zeros((2, 0))
+    return _finish(idx.astype(_dt.as_dtype(dtype or _dt.int64).np), None, device, False)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype=None, device=None) -> Tensor:
+    """The (2, N) indices of the lower triangle (to the ``offset`` diagonal), row-major."""
+    idx = np.stack(np.tril_indices(row, offset, col)) if row and col else np.zeros((2, 0))
+    return _finish(idx.astype(_dt.as_dtype(dtype or _dt.int64).np), None, device, False)
+
+
 def _to_device(t: Tensor, dev) -> Tensor:
     """Move ``t`` to ``dev`` (a copy through host memory)."""
     host = t._dev.backend.to_numpy(t._data)

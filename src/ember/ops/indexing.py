@@ -411,6 +411,43 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
     return apply(_index_put, (input, _as_value(src, input)), {"key": key, "accumulate": True})
 
 
+def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
+    """``input`` with the entries at ``index`` along ``dim`` set to ``value`` (a number or a
+    0-d tensor, which receives the gradient of the filled entries)."""
+    d = check_dim("index_fill", dim, input.ndim) if input.ndim else 0
+    idx = _index_array("index_fill", index, allow_bool=False)
+    if idx.ndim > 1:
+        raise IndexError(f"index_fill: index must be a vector (got shape {idx.shape})")
+    n = input.shape[d] if input.ndim else 1
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = int(idx.max() if idx.max() >= n else idx.min())
+        raise IndexError(f"index_fill: index {bad} is out of bounds for dimension {d} with "
+                         f"size {n} (input {tuple(input.shape)})")
+    if isinstance(value, Tensor) and value.ndim:
+        raise RuntimeError(f"index_fill: only supports a 0-dimensional value tensor, got "
+                           f"shape {tuple(value.shape)}")
+    key = (slice(None),) * d + (idx.reshape(-1),) if input.ndim else (Ellipsis,)
+    return apply(_index_put, (input, _as_value(value, input)), {"key": key})
+
+
+def _fill_diagonal(input: Tensor, fill_value, wrap: bool = False) -> Tensor:
+    """``input`` with its main diagonal set to ``fill_value`` (``Tensor.fill_diagonal_``):
+    all dims must be equal above 2-d; a tall matrix's diagonal restarts every ``cols + 1``
+    rows when ``wrap``."""
+    shape = input.shape
+    if input.ndim < 2 or (input.ndim > 2 and len(set(shape)) != 1):
+        raise RuntimeError(f"fill_diagonal_: dimensions must be at least 2 and all of equal "
+                           f"length above 2-d, got shape {tuple(shape)}")
+    if input.ndim == 2:
+        rows, cols = shape
+        end = rows * cols if wrap else min(rows, cols) * cols
+        flat = np.arange(0, end, cols + 1)
+        key = np.unravel_index(flat, shape)
+    else:
+        key = (np.arange(shape[0]),) * input.ndim
+    return apply(_index_put, (input, _as_value(fill_value, input)), {"key": tuple(key)})
+
+
 def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
     if not isinstance(mask, Tensor) or mask._data.dtype != np.bool_:
         raise TypeError(f"masked_fill: expected a bool mask tensor, got "
@@ -422,7 +459,8 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
                                f"shape {tuple(value.shape)}")
         value = value.to(input.dtype)
     else:
-        value = Tensor._wrap(_dt.cast_array(value, input._data.dtype), input._dev)
+        from .creation import wrap_constant
+        value = wrap_constant(_dt.cast_array(value, input._data.dtype), input._dev)
     try:
         np.broadcast_shapes(mask.shape, input.shape)
     except ValueError:

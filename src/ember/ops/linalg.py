@@ -108,6 +108,64 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:
 ger = outer
 
 
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """``beta * input + alpha * (mat1 @ mat2)`` for matrices (``input`` broadcasts)."""
+    return _scaled_sum(input, mm(mat1, mat2), beta, alpha)
+
+
+def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """``beta * input + alpha * bmm(batch1, batch2)`` (``input`` broadcasts)."""
+    return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)
+
+
+def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """``beta * input + alpha * (mat @ vec)``."""
+    return _scaled_sum(input, mv(mat, vec), beta, alpha)
+
+
+def _scaled_sum(input, prod, beta, alpha):
+    prod = prod if alpha == 1 else prod * alpha
+    if beta == 0:  # PyTorch ignores input's values then (NaN and inf too), not its shape
+        return prod + input.new_zeros(input.shape)
+    return prod + (input if beta == 1 else input * beta)
+
+
+def cross(input: Tensor, other: Tensor, dim=None) -> Tensor:
+    """Cross product of 3-vectors along ``dim`` (default: the first dim of size 3, as
+    ``torch.cross``; ``ember.linalg.cross`` defaults to the last)."""
+    a, b = operands("cross", input, other)
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    if dim is None:
+        dim = next((i for i, s in enumerate(shape) if s == 3), None)
+        if dim is None:
+            raise RuntimeError(f"cross: no dimension of size 3 in shapes {tuple(a.shape)} and "
+                               f"{tuple(b.shape)}")
+    d = dim % len(shape) if shape else 0
+    if not shape or shape[d] != 3:
+        raise RuntimeError(f"cross: inputs need size 3 at dim {dim}, got shapes "
+                           f"{tuple(a.shape)} and {tuple(b.shape)}")
+    a, b = a.expand(shape), b.expand(shape)
+    a1, a2, a3 = a.unbind(d)
+    b1, b2, b3 = b.unbind(d)
+    from .shape import stack
+    return stack([a2 * b3 - a3 * b2, a3 * b1 - a1 * b3, a1 * b2 - a2 * b1], d)
+
+
+def linalg_cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
+    """``ember.linalg.cross``: the cross product along ``dim`` (the last by default)."""
+    return cross(input, other, dim)
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
+    """Pairwise p-norm distances between the rows of ``x1`` (..., P, M) and ``x2``
+    (..., R, M): a (..., P, R) tensor."""
+    if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"cdist: expects x1 (..., P, M) and x2 (..., R, M) with the same "
+                           f"M, got shapes {tuple(x1.shape)} and {tuple(x2.shape)}")
+    from .reduction import norm
+    return norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, dim=-1)
+
+
 # ----- einsum -------------------------------------------------------------------------------
 
 
@@ -215,3 +273,122 @@ def tensordot(a, b, dims=2):
     out = [c for i, c in enumerate(sa) if i not in da] + [c for j, c in enumerate(sb)
                                                           if j not in db]
     return einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
+
+
+# ----- ember.linalg: inverse, determinant, solve --------------------------------------------
+
+
+def _check_square(op: str, a: Tensor) -> None:
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise RuntimeError(f"linalg.{op}: A must be a batch of square matrices, got shape "
+                           f"{tuple(a.shape)}")
+    if not a.is_floating_point():
+        raise RuntimeError(f"linalg.{op}: expected a floating point tensor, got {a.dtype}")
+
+
+@register("linalg_inv", saves=(), saves_output=True)
+def _inv(xp, a):
+    return xp.linalg.inv(a)
+
+
+@_inv.def_backward
+def _(node, g):
+    y = node.output().mT
+    return (-matmul(matmul(y, g), y),)  # d(A^-1) = -A^-1 dA A^-1
+
+
+def inv(A: Tensor) -> Tensor:
+    """Inverse of a (batch of) square matrix; singular input raises ``LinAlgError``."""
+    _check_square("inv", A)
+    return apply(_inv, (A,))
+
+
+inverse = inv
+
+
+@register("linalg_det", saves_output=True)
+def _det(xp, a):
+    return xp.asarray(xp.linalg.det(a), dtype=a.dtype)
+
+
+@_det.def_backward
+def _(node, g):
+    # Jacobi's formula d det(A) = det(A) tr(A^-1 dA); needs A invertible (PyTorch also
+    # handles singular A through an SVD, ember does not yet)
+    a = node.inputs[0]
+    return ((g * node.output()).unsqueeze(-1).unsqueeze(-1) * inv(a).mT,)
+
+
+def det(A: Tensor) -> Tensor:
+    """Determinant of a (batch of) square matrix."""
+    _check_square("det", A)
+    return apply(_det, (A,))
+
+
+@register("linalg_solve", saves=(0,), saves_output=True)
+def _solve(xp, a, b):
+    return xp.linalg.solve(a, b)
+
+
+@_solve.def_backward
+def _(node, g):
+    a, b = node.inputs
+    gb = solve(a.mT, g)
+    ga = -matmul(gb, node.output().mT) if a.requires_grad else None
+    return (sum_to(ga, a.shape) if ga is not None else None,
+            sum_to(gb, b.shape) if b.requires_grad else None)
+
+
+def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
+    """X with ``A @ X = B`` (``left=False``: ``X @ A = B``); B is a (batch of) matrix, or a
+    vector (..., n) when its shape is A's without the last dim."""
+    _check_square("solve", A)
+    if not left:
+        return solve(A.mT, B.mT).mT
+    a, b = operands("linalg.solve", A, B)
+    vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
+    if vector:
+        b = b.unsqueeze(-1)
+    if b.shape[-2] != a.shape[-1]:
+        raise RuntimeError(f"linalg.solve: incompatible shapes A {tuple(A.shape)} and B "
+                           f"{tuple(B.shape)}")
+    x = apply(_solve, (a, b))
+    return x.squeeze(-1) if vector else x
+
+
+def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """The ``ord``-norm of ``x`` as a flat vector, or over ``dim``."""
+    from .reduction import norm as _norm
+    return _norm(x, ord, dim, keepdim, dtype)
+
+
+def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *,
+                dtype=None) -> Tensor:
+    """Frobenius (``'fro'``), 1, -1, inf or -inf norm of the matrices over ``dim``."""
+    from .reduction import amax, amin
+    from .reduction import sum as _sum
+    if dtype is not None:
+        A = A.to(dtype)
+    if ord == "fro":
+        return vector_norm(A, 2, dim, keepdim)
+    d0, d1 = (d % A.ndim for d in dim)
+    if ord in (1, -1):  # max/min absolute column sum
+        s = _sum(A.abs(), d0, keepdim=True)
+        r = (amax if ord == 1 else amin)(s, d1, keepdim=True)
+    elif ord in (float("inf"), float("-inf")):  # max/min absolute row sum
+        s = _sum(A.abs(), d1, keepdim=True)
+        r = (amax if ord > 0 else amin)(s, d0, keepdim=True)
+    else:
+        raise ValueError(f"linalg.matrix_norm: ord must be 'fro', 1, -1, inf or -inf, got "
+                         f"{ord!r} (nuclear and spectral norms need an SVD)")
+    return r if keepdim else r.squeeze((d0, d1))
+
+
+def linalg_norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None):
+    """``ember.linalg.norm``: a vector norm for 1 dim (or all dims when ``ord`` is None), a
+    matrix norm for 2."""
+    if dim is not None and not isinstance(dim, int) and len(dim) == 2:
+        return matrix_norm(A, "fro" if ord is None else ord, tuple(dim), keepdim, dtype=dtype)
+    if dim is None and ord is not None and A.ndim == 2:
+        return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype)
+    return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)

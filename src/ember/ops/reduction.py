@@ -13,6 +13,7 @@ from ..tensor import Tensor
 from .registry import apply, register
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
+min_max = namedtuple("aminmax", ["min", "max"])
 
 
 def _axes(op, x, dim):
@@ -427,6 +428,89 @@ def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
     if input.ndim == 0:
         return input.clone()
     return apply(_cumprod, (input,), {"dim": d})
+
+
+def aminmax(input: Tensor, *, dim=None, keepdim: bool = False):
+    """``(amin, amax)`` in one call, as a named tuple ``(min, max)``."""
+    return min_max(amin(input, dim, keepdim), amax(input, dim, keepdim))
+
+
+def dist(input: Tensor, other, p: float = 2) -> Tensor:
+    """The p-norm of ``input - other`` over all elements."""
+    return norm(input - other, p)
+
+
+def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
+    """``n``-th forward difference along ``dim`` (``x[i+1] - x[i]``; xor for bool), after
+    concatenating ``prepend``/``append`` along ``dim``."""
+    if input.ndim == 0:
+        raise RuntimeError("diff: expects input to be at least one-dimensional")
+    d = check_dim("diff", dim, input.ndim)
+    if prepend is not None or append is not None:
+        from .shape import cat
+
+        def _along(t):
+            t = t if isinstance(t, Tensor) else Tensor._wrap(
+                _dt.cast_array(t, input._data.dtype), input._dev)
+            return t.expand(input.shape[:d] + (1,) + input.shape[d + 1:]) if t.ndim == 0 else t
+        parts = ([_along(prepend)] if prepend is not None else []) + [input] + \
+            ([_along(append)] if append is not None else [])
+        input = cat(parts, d)
+    out = input
+    for _ in range(n):
+        m = out.shape[d]
+        if m == 0:
+            break
+        hi, lo = out.narrow(d, 1, m - 1), out.narrow(d, 0, m - 1)
+        out = hi ^ lo if out._data.dtype == np.bool_ else hi - lo
+    return out
+
+
+_bincount = register("bincount")(
+    lambda xp, x, w, minlength=0: xp.bincount(x, w, minlength=minlength).astype(w.dtype))
+_bincount_unweighted = register("bincount_unweighted")(
+    lambda xp, x, minlength=0: xp.bincount(x, minlength=minlength).astype(np.int64))
+
+
+def bincount(input: Tensor, weights=None, minlength: int = 0) -> Tensor:
+    """Count of each value 0..max of a 1-d non-negative integer tensor (sum of ``weights``
+    per value when given)."""
+    if input.ndim != 1 or input._data.dtype.kind not in "iu":
+        raise RuntimeError(f"bincount: expects a 1-d integer tensor, got shape "
+                           f"{tuple(input.shape)} and {input.dtype}")
+    if input._data.size and input._data.min() < 0:
+        raise RuntimeError(f"bincount: input must be non-negative, got minimum "
+                           f"{int(input._data.min())}")
+    if weights is None:
+        return apply(_bincount_unweighted, (input,), {"minlength": minlength})
+    if weights.shape != input.shape:
+        raise RuntimeError(f"bincount: weights {tuple(weights.shape)} must have the same "
+                           f"shape as input {tuple(input.shape)}")
+    if not weights.is_floating_point():
+        weights = weights.to(_dt.float64)
+    return apply(_bincount, (input, weights), {"minlength": minlength})
+
+
+def _histc_forward(xp, x, bins, min, max):
+    if min == max:  # the data range, as PyTorch
+        min, max = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+    if min == max:
+        min, max = min - 1, max + 1
+    counts, _ = xp.histogram(x, bins=bins, range=(min, max))
+    return counts.astype(x.dtype)
+
+
+_histc = register("histc")(_histc_forward)
+
+
+def histc(input: Tensor, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
+    """Histogram of ``bins`` equal-width bins over [min, max] (the data's range when both
+    are 0); values outside are ignored."""
+    if not input.is_floating_point():
+        raise RuntimeError(f"histc: expects a floating point tensor, got {input.dtype}")
+    if max < min:
+        raise RuntimeError(f"histc: max ({max}) must be larger than or equal to min ({min})")
+    return apply(_histc, (input,), {"bins": bins, "min": float(min), "max": float(max)})
 
 
 def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:

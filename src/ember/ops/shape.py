@@ -53,7 +53,7 @@ def _(node, g):
 
 
 def reshape(input: Tensor, *shape) -> Tensor:
-    if len(shape) == 1 and type(shape[0]) is tuple:
+    if len(shape) == 1 and isinstance(shape[0], tuple):  # a tuple or an ember.Size
         shape = shape[0]
     if -1 in shape or math.prod(shape) != input._data.size or \
             not all(type(s) is int for s in shape):
@@ -74,10 +74,30 @@ def _alias(x: Tensor) -> Tensor:
     return t
 
 
+@register("view_dtype", saves=(), view=True)
+def _view_dtype(xp, x, dtype):
+    return x.view(dtype)
+
+
+def _view_as_dtype(input: Tensor, dtype) -> Tensor:
+    """``view(dtype)``: the same bytes read as ``dtype``; with a different element size the
+    last dim shrinks or grows to match (PyTorch's and NumPy's rule)."""
+    from .. import dtypes as _dt
+    d = _dt.as_dtype(dtype).np
+    a = input._data
+    if d.itemsize != a.dtype.itemsize and (a.ndim == 0 or not a.flags.c_contiguous or
+                                           (a.shape[-1] * a.dtype.itemsize) % d.itemsize):
+        raise RuntimeError(f"view: can't view a {input.dtype} tensor of shape "
+                           f"{tuple(input.shape)} as {_dt.as_dtype(dtype)}: the last dim's "
+                           f"bytes must be contiguous and divisible by the new element size")
+    return apply(_view_dtype, (input,), {"dtype": d})
+
+
 def view(input: Tensor, *shape) -> Tensor:
-    """Like reshape, but only where no copy is needed (PyTorch's view semantics)."""
+    """Like reshape, but only where no copy is needed (PyTorch's view semantics);
+    ``view(dtype)`` reinterprets the bytes."""
     if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
-        return input.type(shape[0])  # view(dtype) form is a reinterpretation in PyTorch
+        return _view_as_dtype(input, shape[0])
     sizes = _infer_shape("view", _sizes(shape), input._data.size)
     try:
         np.reshape(input._data, sizes, copy=False)
@@ -116,6 +136,40 @@ def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
     d = check_dim("unflatten", dim, input.ndim)
     sizes = _infer_shape("unflatten", tuple(sizes), input.shape[d])
     return reshape(input, input.shape[:d] + sizes + input.shape[d + 1:])
+
+
+@register("unfold", saves=())
+def _unfold(xp, x, dim, size, step):
+    # sliding windows along dim (a new last dim of ``size``), every ``step``-th one; a copy,
+    # since NumPy's window view is read-only and its windows overlap
+    w = np.lib.stride_tricks.sliding_window_view(x, size, axis=dim)
+    return xp.ascontiguousarray(w[(slice(None),) * dim + (slice(None, None, step),)])
+
+
+@_unfold.def_backward
+def _(node, g):
+    # every window element flows back to its source position; overlaps add up
+    a = node.attrs
+    x = node.inputs[0]
+    d, size, step = a["dim"], a["size"], a["step"]
+    n_win = g.shape[d]
+    idx = (np.arange(n_win)[:, None] * step + np.arange(size)[None, :]).reshape(-1)
+    gm = movedim(g, -1, d + 1)
+    gm = reshape(gm, gm.shape[:d] + (n_win * size,) + gm.shape[d + 2:])
+    from .indexing import index_add
+    return (index_add(g.new_zeros(x.shape), d, Tensor._wrap(idx, g._dev), gm),)
+
+
+def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """Windows of ``size`` along ``dimension`` taken every ``step``: that dim becomes the
+    window count and a new last dim holds each window (PyTorch's ``Tensor.unfold``)."""
+    x = input if input.ndim else input.reshape(1)
+    d = check_dim("unfold", dimension, x.ndim)
+    if size < 0 or size > x.shape[d] or step <= 0:
+        raise RuntimeError(f"unfold: needs 0 <= size <= {x.shape[d]} (dim {d} of shape "
+                           f"{tuple(input.shape)}) and step > 0, got size={size}, step={step}")
+    out = apply(_unfold, (x,), {"dim": d, "size": int(size), "step": int(step)})
+    return out if input.ndim else reshape(out, (int(size),))  # a 0-d input: just the window
 
 
 # ----- permute ------------------------------------------------------------------------------
@@ -255,6 +309,31 @@ def broadcast_shapes(*shapes):
 def broadcast_tensors(*tensors):
     shape = broadcast_shapes(*[t.shape for t in tensors])
     return tuple(expand(t, shape) for t in tensors)
+
+
+def meshgrid(*tensors, indexing: str = "ij") -> tuple:
+    """Coordinate grids from 1-d tensors, as expanded views; ``indexing="xy"`` swaps the
+    first two output dims (NumPy's default, for image coordinates)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    for i, t in enumerate(tensors):
+        if t.ndim > 1:
+            raise RuntimeError(f"meshgrid: expects 0-d or 1-d tensors, but tensor {i} has "
+                               f"shape {tuple(t.shape)}")
+    axes = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) >= 2:
+        axes[0], axes[1] = 1, 0
+    shape = [0] * len(tensors)
+    for t, a in zip(tensors, axes):
+        shape[a] = t.numel()
+    out = []
+    for t, a in zip(tensors, axes):
+        view_shape = [1] * len(tensors)
+        view_shape[a] = -1
+        out.append(expand(reshape(t, tuple(view_shape)), tuple(shape)))
+    return tuple(out)
 
 
 def atleast_1d(x):
@@ -456,7 +535,9 @@ def _(node, g):
     return (g.flip(node.attrs["dims"]),)
 
 
-def flip(input: Tensor, *dims) -> Tensor:
+def flip(input: Tensor, *args, dims=None) -> Tensor:
+    """Reverse the order along ``dims``: ``flip(x, [0, 1])``, ``x.flip(0)``, ``flip(x, dims=0)``."""
+    dims = args if dims is None else ((dims,) if isinstance(dims, int) else tuple(dims))
     dims = check_dims("flip", _sizes(dims), input.ndim) if input.ndim else ()
     return apply(_flip, (input,), {"dims": dims})
 
@@ -604,6 +685,56 @@ def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Te
     a = check_dim("diagonal", dim1, input.ndim)
     b = check_dim("diagonal", dim2, input.ndim)
     return apply(_diagonal, (input,), {"offset": offset, "dim1": a, "dim2": b})
+
+
+def diag_embed(input: Tensor, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """Matrices whose ``offset`` diagonal (over the new dims ``dim1``, ``dim2``) holds the
+    last dim of ``input``; zeros elsewhere."""
+    n = input.shape[-1] if input.ndim else 1
+    m = n + builtins.abs(offset)
+    rows = np.arange(n) + builtins.max(-offset, 0)
+    cols = np.arange(n) + builtins.max(offset, 0)
+    from .indexing import _index_put
+    x = input if input.ndim else reshape(input, (1,))
+    out = apply(_index_put, (x.new_zeros(x.shape[:-1] + (m, m)), x),
+                {"key": (Ellipsis, rows, cols)})
+    nd = out.ndim
+    a, b = dim1 % nd, dim2 % nd
+    if (a, b) != (nd - 2, nd - 1):
+        out = movedim(out, (nd - 2, nd - 1), (a, b))
+    return out
+
+
+def diag(input: Tensor, diagonal: int = 0) -> Tensor:
+    """A 1-d input becomes a square matrix with it on the ``diagonal``; a 2-d input gives
+    that diagonal as a vector."""
+    if input.ndim == 1:
+        return diag_embed(input, diagonal)
+    if input.ndim == 2:
+        return apply(_diagonal, (input,), {"offset": diagonal, "dim1": 0, "dim2": 1})
+    raise RuntimeError(f"diag: expects a 1-d or 2-d tensor, got shape {tuple(input.shape)}")
+
+
+def diagflat(input: Tensor, offset: int = 0) -> Tensor:
+    """A square matrix with the flattened input on its ``offset`` diagonal."""
+    return diag_embed(reshape(input, -1), offset)
+
+
+def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
+    """Rotate by 90 degrees ``k`` times in the plane of ``dims``, from the first dim toward
+    the second."""
+    if len(dims) != 2 or input.ndim < 2:
+        raise RuntimeError(f"rot90: needs two dims and an input of at least 2 dims, got dims "
+                           f"{tuple(dims)} and shape {tuple(input.shape)}")
+    d0, d1 = check_dims("rot90", tuple(dims), input.ndim)
+    k %= 4
+    if k == 1:
+        return transpose(flip(input, d1), d0, d1)
+    if k == 2:
+        return flip(input, (d0, d1))
+    if k == 3:
+        return transpose(flip(input, d0), d0, d1)
+    return _alias(input)
 
 
 def trace(input: Tensor) -> Tensor:

@@ -172,3 +172,113 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,
     if return_counts:
         out.append(Tensor._wrap(res[i].astype(np.int64), input._dev))
     return tuple(out)
+
+
+def _searchsorted_forward(xp, seq, values, right=False, out_int32=False):
+    dt = np.int32 if out_int32 else np.int64
+    if seq.ndim == 1:
+        return xp.asarray(xp.searchsorted(seq, values, side="right" if right else "left"),
+                          dtype=dt)
+    # Rows of a batch at once: sort each row's sequence and values together (values before
+    # equal sequence entries for side="left", after them for "right"); a value's answer is
+    # the count of sequence entries sorted before it in its row.
+    rows, m, k = int(np.prod(seq.shape[:-1])), seq.shape[-1], values.shape[-1]
+    keys = xp.concatenate([seq.reshape(rows, m), values.reshape(rows, k)], axis=1)
+    is_seq = xp.concatenate([xp.ones((rows, m), np.int64), xp.zeros((rows, k), np.int64)], 1)
+    tie = is_seq if not right else 1 - is_seq
+    row = xp.broadcast_to(xp.arange(rows)[:, None], keys.shape)
+    order = xp.lexsort((tie.ravel(), keys.ravel(), row.ravel()))
+    before = xp.cumsum(is_seq.ravel()[order]) - xp.repeat(xp.arange(rows) * m, m + k)
+    out = xp.empty(rows * (m + k), np.int64)
+    out[order] = before
+    return out.reshape(rows, m + k)[:, m:].reshape(values.shape).astype(dt)
+
+
+_searchsorted = register("searchsorted")(_searchsorted_forward)
+
+
+def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False,
+                 right: bool = False, side=None, sorter=None) -> Tensor:
+    """Indices where ``input`` would be inserted into the innermost dim of
+    ``sorted_sequence`` to keep it sorted (``right``/``side="right"``: after equal entries).
+    A batched sequence (..., M) pairs with values (..., K) of the same leading dims."""
+    if side is not None:
+        if side not in ("left", "right") or (side == "left" and right):
+            raise RuntimeError(f"searchsorted: side must be 'left' or 'right' and agree "
+                               f"with right={right}, got side={side!r}")
+        right = side == "right"
+    if sorter is not None:
+        from .indexing import gather
+        sorted_sequence = gather(sorted_sequence, -1, sorter)
+    scalar = not isinstance(input, Tensor)
+    values = input if not scalar else Tensor._wrap(
+        np.asarray(input, dtype=sorted_sequence._data.dtype), sorted_sequence._dev)
+    if sorted_sequence.ndim == 0:
+        raise RuntimeError("searchsorted: sorted_sequence must have at least one dimension")
+    if sorted_sequence.ndim > 1 and (values.ndim != sorted_sequence.ndim or
+                                     values.shape[:-1] != sorted_sequence.shape[:-1]):
+        raise RuntimeError(f"searchsorted: a batched sorted_sequence "
+                           f"{tuple(sorted_sequence.shape)} needs values with the same "
+                           f"leading dims, got {tuple(values.shape)}")
+    rt = _dt.result_type(sorted_sequence, values).np
+    seq, vals = sorted_sequence._data.astype(rt, copy=False), values._data.astype(rt, copy=False)
+    return apply(_searchsorted, (Tensor._wrap(seq, sorted_sequence._dev),
+                                 Tensor._wrap(vals, sorted_sequence._dev)),
+                 {"right": right, "out_int32": out_int32})
+
+
+def bucketize(input, boundaries: Tensor, *, out_int32: bool = False, right: bool = False):
+    """The bucket of each value among the 1-d sorted ``boundaries``: ``i`` such that
+    ``boundaries[i-1] < x <= boundaries[i]`` (``right``: ``boundaries[i-1] <= x <
+    boundaries[i]``)."""
+    if boundaries.ndim != 1:
+        raise RuntimeError(f"bucketize: boundaries must be 1-d, got shape "
+                           f"{tuple(boundaries.shape)}")
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+
+
+def quantile(input: Tensor, q, dim=None, keepdim: bool = False, *,
+             interpolation: str = "linear") -> Tensor:
+    """The ``q``-th quantiles (``q`` a number or a 1-d tensor in [0, 1]) along ``dim`` (all
+    elements by default), interpolating between the two nearest sorted values; a tensor ``q``
+    adds a leading dim. A slice holding a NaN gives NaN."""
+    if not input.is_floating_point():
+        raise RuntimeError(f"quantile: input must be a float or double tensor, got "
+                           f"{input.dtype}")
+    scalar_q = not isinstance(q, Tensor)
+    qa = np.asarray(q if scalar_q else q._data, dtype=np.float64)
+    if qa.ndim > 1 or ((qa < 0) | (qa > 1)).any():
+        raise RuntimeError(f"quantile: q must be a number or a 1-d tensor of values in [0, 1], "
+                           f"got {q!r}")
+    if interpolation not in ("linear", "lower", "higher", "nearest", "midpoint"):
+        raise ValueError(f"quantile: interpolation must be linear, lower, higher, nearest or "
+                         f"midpoint, got {interpolation!r}")
+    x = input.reshape(-1) if dim is None else input
+    d = 0 if dim is None else check_dim("quantile", dim, input.ndim)
+    n = x.shape[d]
+    if n == 0:
+        raise IndexError(f"quantile: input slice along dim {d} is empty (shape "
+                         f"{tuple(input.shape)})")
+    pos = qa.reshape(-1) * (n - 1)
+    if interpolation == "lower":
+        pos = np.floor(pos)
+    elif interpolation == "higher":
+        pos = np.ceil(pos)
+    elif interpolation == "nearest":
+        pos = np.round(pos)  # half to even, as PyTorch
+    lo, hi = np.floor(pos).astype(np.int64), np.ceil(pos).astype(np.int64)
+    frac = np.where(hi > lo, 0.5, 0.0) if interpolation == "midpoint" else pos - lo
+    v = sort(x, d).values
+    a = v.index_select(d, Tensor._wrap(lo, x._dev))
+    b = v.index_select(d, Tensor._wrap(hi, x._dev))
+    shape = [1] * x.ndim
+    shape[d] = -1
+    w = Tensor._wrap(frac.astype(x._data.dtype).reshape(shape), x._dev)
+    out = a + (b - a) * w
+    from .comparison import isnan, where
+    out = where(isnan(x).any(d, keepdim=True), float("nan"), out)
+    out = out.movedim(d, 0)  # the q dim leads
+    if keepdim:
+        out = out.reshape((len(pos),) + (1,) * input.ndim) if dim is None else out.unsqueeze(
+            d + 1)
+    return out.squeeze(0) if scalar_q else out

@@ -127,3 +127,26 @@ def _(node, g):
 
 def logit(input: Tensor, eps=None) -> Tensor:
     return apply(_logit, (_float_input(input),), {"eps": eps} if eps is not None else None)
+
+
+@register("nan_to_num")
+def _nan_to_num(xp, x, nan=0.0, posinf=None, neginf=None):
+    if x.dtype.kind in "biu":
+        return x.copy()
+    big = _dt.finfo(_dt.from_numpy_dtype(x.dtype)).max  # also knows bfloat16
+    out = xp.where(xp.isnan(x), nan, x)
+    out = xp.where(out == xp.inf, big if posinf is None else posinf, out)
+    return xp.where(out == -xp.inf, -big if neginf is None else neginf, out).astype(x.dtype)
+
+
+@_nan_to_num.def_backward
+def _(node, g):
+    # the replaced entries are constants: gradient only where the input was finite
+    from .comparison import isfinite
+    return (g * isfinite(node.inputs[0]).type(g.dtype),)
+
+
+def nan_to_num(input: Tensor, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
+    """Replace NaN by ``nan`` and +/-inf by ``posinf``/``neginf`` (default: the dtype's
+    largest/lowest finite value)."""
+    return apply(_nan_to_num, (input,), {"nan": nan, "posinf": posinf, "neginf": neginf})

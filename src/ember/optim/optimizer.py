@@ -255,6 +255,8 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 g = p.grad
+                if set_to_none and _state.tracer is not None:
+                    _state.tracer.note_grad_reset(p)
                 if g is None:
                     continue
                 if set_to_none:

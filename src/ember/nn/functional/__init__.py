@@ -9,7 +9,7 @@ from . import activation, dropout, embedding, linear
 
 _FAMILIES = [activation, dropout, embedding, linear]
 
-for _family in ("conv", "pooling", "normalization", "loss", "attention", "rnn"):
+for _family in ("conv", "pooling", "normalization", "loss", "attention", "rnn", "vision"):
     try:  # families land one by one; each is optional to import until it exists
         _FAMILIES.append(__import__(f"{__name__}.{_family}", fromlist=["__all__"]))
     except ModuleNotFoundError as _e:

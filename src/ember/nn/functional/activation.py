@@ -3,12 +3,15 @@ and log_softmax are fused primitives in ``ember.ops.activation``)."""
 from __future__ import annotations
 
 from ... import ops
-from ...ops.activation import relu, sigmoid, softmax, softplus
+from ...ops.activation import relu as _relu
+from ...ops.activation import sigmoid, softmax, softplus
+from ...ops.activation import silu as _silu
 from ...ops.comparison import clamp, where
 from ...tensor import Tensor
 
-__all__ = ["relu6", "leaky_relu", "elu", "selu", "celu", "mish", "hardtanh", "hardswish",
-           "hardsigmoid", "softsign", "tanhshrink", "logsigmoid", "glu", "softmin", "prelu",
+__all__ = ["relu", "silu", "gumbel_softmax", "relu6", "leaky_relu", "elu", "selu", "celu",
+           "mish", "hardtanh", "hardswish", "hardsigmoid", "softsign", "tanhshrink",
+           "logsigmoid", "glu", "softmin", "prelu",
            "threshold", "normalize", "relu_", "leaky_relu_", "elu_", "hardtanh_", "rrelu",
            "softshrink", "hardshrink", "cosine_similarity", "pairwise_distance"]
 
@@ -17,8 +20,30 @@ def _inplace(x: Tensor, out: Tensor) -> Tensor:
     return x.copy_(out) if not x.requires_grad else out
 
 
+def relu(input, inplace: bool = False):
+    return relu_(input) if inplace else _relu(input)
+
+
 def relu_(input):
-    return _inplace(input, relu(input.detach() if not input.requires_grad else input))
+    return _inplace(input, _relu(input.detach() if not input.requires_grad else input))
+
+
+def silu(input, inplace: bool = False):
+    return _inplace(input, _silu(input)) if inplace else _silu(input)
+
+
+def gumbel_softmax(logits, tau: float = 1.0, hard: bool = False, eps: float = 1e-10,
+                   dim: int = -1):
+    """Samples from the Gumbel-softmax distribution: ``softmax((logits + g) / tau)`` with
+    Gumbel noise ``g``; ``hard`` returns one-hot samples whose gradient is the soft one's
+    (straight-through)."""
+    gumbels = -logits.new_empty(logits.shape).exponential_().log()
+    y_soft = softmax((logits + gumbels) / tau, dim)
+    if not hard:
+        return y_soft
+    index = y_soft.argmax(dim, keepdim=True)
+    y_hard = logits.new_zeros(logits.shape).scatter_(dim, index, 1.0)
+    return y_hard - y_soft.detach() + y_soft
 
 
 def relu6(input, inplace: bool = False):

@@ -188,6 +188,16 @@ class Softmin(_DimSoftmax):
     _fn = staticmethod(FA.softmin)
 
 
+class Softmax2d(Module):
+    """Softmax over the channels of each location of a (N, C, H, W) or (C, H, W) input."""
+
+    def forward(self, input):
+        if input.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expects a 3-d or 4-d input, got shape "
+                             f"{tuple(input.shape)}")
+        return A.softmax(input, -3)
+
+
 class GLU(Module):
     def __init__(self, dim: int = -1):
         super().__init__()

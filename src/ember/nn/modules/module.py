@@ -233,6 +233,8 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
+            if set_to_none and _state.tracer is not None:
+                _state.tracer.note_grad_reset(p)
             if p.grad is None:
                 continue
             if set_to_none:
@@ -296,6 +298,10 @@ class Module:
     def cpu(self):
         return self.to("cpu")
 
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else
+                       f"cuda:{device}" if isinstance(device, int) else device)
+
     def type(self, dst_type):
         return self.to(dst_type)
 
@@ -311,6 +317,26 @@ class Module:
         hid = next(_hook_ids)
         self._forward_pre_hooks[hid] = hook
         return RemovableHandle(self._forward_pre_hooks, hid)
+
+    def register_full_backward_hook(self, hook) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` once the gradients w.r.t. the module's
+        tensor inputs are computed; a returned tuple replaces ``grad_input``."""
+        from ._backward_hooks import install
+        install(self)
+        hid = next(_hook_ids)
+        self._backward_hooks[hid] = hook
+        return RemovableHandle(self._backward_hooks, hid)
+
+    register_backward_hook = register_full_backward_hook
+
+    def register_full_backward_pre_hook(self, hook) -> RemovableHandle:
+        """``hook(module, grad_output)`` once the gradients w.r.t. the module's outputs are
+        computed; a returned tuple replaces ``grad_output``."""
+        from ._backward_hooks import install
+        install(self)
+        hid = next(_hook_ids)
+        self._backward_pre_hooks[hid] = hook
+        return RemovableHandle(self._backward_pre_hooks, hid)
 
     # ----- state_dict -----------------------------------------------------------------------
     def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False):
