@@ -16,6 +16,7 @@ import pytest
 import ember
 import ember.nn as nn
 import ember.nn.functional as F
+from finite_differences import numeric_grads  # noqa: E402
 
 RNG = np.random.default_rng(7)
 
@@ -30,24 +31,6 @@ def t(a, grad=False):
 
 def leaf(a):
     return ember.tensor(np.asarray(a, dtype=np.float64), requires_grad=True)
-
-
-def numeric_grads(f, *arrays, eps=1e-6):
-    """Central finite differences of the scalar NumPy function ``f`` at each of ``arrays``."""
-    arrays = [np.array(a, dtype=np.float64) for a in arrays]
-    grads = []
-    for a in arrays:
-        g = np.zeros_like(a)
-        for i in np.ndindex(a.shape):
-            old = a[i]
-            a[i] = old + eps
-            hi = f(*arrays)
-            a[i] = old - eps
-            lo = f(*arrays)
-            a[i] = old
-            g[i] = (hi - lo) / (2 * eps)
-        grads.append(g)
-    return grads
 
 
 # ----- NumPy references ---------------------------------------------------------------------

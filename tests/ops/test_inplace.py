@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import ember
+from finite_differences import numeric_grads  # noqa: E402
 
 RNG = np.random.default_rng(7)
 A = RNG.uniform(0.2, 2.0, (3, 4)) * np.where(RNG.random((3, 4)) > 0.3, 1, -1)
@@ -13,24 +14,6 @@ B = RNG.uniform(0.5, 1.5, (3, 4))
 ROW = RNG.uniform(0.5, 1.5, 4)
 MASK = RNG.random((3, 4)) > 0.5
 IDX = np.array([[2, 0, 1, 1], [0, 1, 2, 2]])
-
-
-def numeric_grads(f, *arrays, eps=1e-6):
-    """Central finite differences of the scalar NumPy function ``f`` at each of ``arrays``."""
-    arrays = [np.array(a, dtype=np.float64) for a in arrays]
-    grads = []
-    for a in arrays:
-        g = np.zeros_like(a)
-        for i in np.ndindex(a.shape):
-            old = a[i]
-            a[i] = old + eps
-            hi = f(*arrays)
-            a[i] = old - eps
-            lo = f(*arrays)
-            a[i] = old
-            g[i] = (hi - lo) / (2 * eps)
-        grads.append(g)
-    return grads
 
 
 def t(a, **kw):
