@@ -28,6 +28,24 @@ def _literal(v) -> bool:
     return False
 
 
+def _update_in_place(graph, j, node) -> bool:
+    """An optimiser update op may write straight into its state inputs when each one is a
+    capture whose only write-back is this op's matching output, and nothing reads the old
+    value after this node (output 0 updates input 0; extra k updates input 2 + k)."""
+    written = {id(t): v for t, v in graph.mutations}
+    pairs = [(0, 0)] + [(k + 2, k + 1) for k in range(len(node.outputs) - 1)]  # (in, out)
+    later = {id(v) for n in graph.nodes[j + 1:] for v in n.inputs}
+    ends = {id(v) for v in graph.outputs} | {id(v) for _, v in graph.grad_writes if v}
+    for i, o in pairs:
+        if i >= len(node.inputs) or o >= len(node.outputs):
+            continue
+        src = node.inputs[i]
+        if src.kind != "capture" or written.get(id(src)) is not node.outputs[o] or \
+                id(src) in later or id(src) in ends:
+            return False
+    return True
+
+
 class Compiled:
     """The generated function plus what is needed to report errors at the user's line."""
 
@@ -87,6 +105,8 @@ def generate(graph: Graph, xp, *, reuse_buffers: bool = True) -> Compiled:
             else:
                 env[f"a{j}_{k}"] = val
                 args.append(f"{k}=a{j}_{k}")
+        if getattr(node.op, "updates_state", False) and _update_in_place(graph, j, node):
+            args.append("inplace=True")
         call = f"{fname}({', '.join(args)})"
         if j in plan:  # write into the buffer of input ``plan[j]``, which dies here
             ins = [name(v) for v in node.inputs]

@@ -6,7 +6,7 @@ import numpy as np
 from ..ops.registry import register
 from ..tensor import Tensor
 from .optimizer import Optimizer, _advance, _bump, _check_lr, _check_nonneg, _dynamic, _scalar
-from .optimizer import _step_tensor, _traced_update, _tracing
+from .optimizer import _own, _step_tensor, _traced_update, _tracing
 
 
 def adadelta(params: list, grads: list, square_avgs: list, acc_deltas: list, *, lr: float,
@@ -44,10 +44,10 @@ def adadelta(params: list, grads: list, square_avgs: list, acc_deltas: list, *, 
 
 @register("adadelta_update", saves=(), extra=True)
 def _adadelta_update(xp, p, g, step, square_avg, acc_delta, lr, *, rho, eps, weight_decay,
-                     maximize):
+                     maximize, inplace=False):
     """One parameter's Adadelta step, out of place (a traced ``step``): returns ``(p, (step,
     square_avg, acc_delta))``."""
-    p, step, v, u = p.copy(), step.copy(), square_avg.copy(), acc_delta.copy()
+    p, step, v, u = (_own(a, inplace) for a in (p, step, square_avg, acc_delta))
     step += 1
     adadelta([p], [g], [v], [u], lr=float(lr), rho=rho, eps=eps, weight_decay=weight_decay,
              maximize=maximize)
@@ -103,3 +103,5 @@ class Adadelta(Optimizer):
             state["square_avg"] = Tensor._wrap(np.zeros_like(p._data), p._dev)
             state["acc_delta"] = Tensor._wrap(np.zeros_like(p._data), p._dev)
         return state
+
+_adadelta_update.updates_state = True  # output 0 is input 0's new value, extra k input 2+k's

@@ -6,7 +6,7 @@ import numpy as np
 from ..ops.registry import register
 from ..tensor import Tensor
 from .optimizer import Optimizer, _advance, _bump, _check_lr, _check_nonneg, _dynamic, _scalar
-from .optimizer import _step_tensor, _traced_update, _tracing
+from .optimizer import _own, _step_tensor, _traced_update, _tracing
 
 
 def adagrad(params: list, grads: list, state_sums: list, steps: list, *, lr: float,
@@ -33,10 +33,11 @@ def adagrad(params: list, grads: list, state_sums: list, steps: list, *, lr: flo
 
 
 @register("adagrad_update", saves=(), extra=True)
-def _adagrad_update(xp, p, g, step, state_sum, lr, *, weight_decay, lr_decay, eps, maximize):
+def _adagrad_update(xp, p, g, step, state_sum, lr, *, weight_decay, lr_decay, eps, maximize,
+                    inplace=False):
     """One parameter's Adagrad step, out of place (a traced ``step``): returns ``(p, (step,
     sum))``."""
-    p, step, s = p.copy(), step.copy(), state_sum.copy()
+    p, step, s = (_own(a, inplace) for a in (p, step, state_sum))
     step += 1
     adagrad([p], [g], [s], [float(step)], lr=float(lr), weight_decay=weight_decay,
             lr_decay=lr_decay, eps=eps, maximize=maximize)
@@ -93,3 +94,5 @@ class Adagrad(Optimizer):
                     lr_decay=group["lr_decay"], eps=group["eps"], maximize=group["maximize"])
             _bump(params)
         return loss
+
+_adagrad_update.updates_state = True  # output 0 is input 0's new value, extra k input 2+k's

@@ -6,7 +6,7 @@ import numpy as np
 from ..ops.registry import register
 from ..tensor import Tensor
 from .optimizer import Optimizer, _advance, _bump, _check_lr, _check_nonneg, _dynamic, _lerp_
-from .optimizer import _scalar, _step_tensor, _traced_update, _tracing
+from .optimizer import _own, _scalar, _step_tensor, _traced_update, _tracing
 
 
 def adam(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list, max_exp_avg_sqs: list,
@@ -50,13 +50,13 @@ def adam(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list, max_exp_a
 
 @register("adam_update", saves=(), extra=True)
 def _adam_update(xp, p, g, step, exp_avg, exp_avg_sq, *rest, amsgrad, weight_decay, eps,
-                 maximize, decoupled_weight_decay):
+                 maximize, decoupled_weight_decay, inplace=False):
     """One parameter's Adam step, out of place (a traced ``step``). Inputs after the state
     (``max_exp_avg_sq`` only with amsgrad) are lr, beta1, beta2; returns ``(p, (step,
     exp_avg, exp_avg_sq[, max_exp_avg_sq]))``."""
     *maxs, lr, beta1, beta2 = rest
-    p, step, m, v = p.copy(), step.copy(), exp_avg.copy(), exp_avg_sq.copy()
-    maxs = [a.copy() for a in maxs]
+    p, step, m, v = (_own(a, inplace) for a in (p, step, exp_avg, exp_avg_sq))
+    maxs = [_own(a, inplace) for a in maxs]
     step += 1
     adam([p], [g], [m], [v], maxs, [float(step)], amsgrad=amsgrad, beta1=float(beta1),
          beta2=float(beta2), lr=float(lr), weight_decay=weight_decay, eps=eps,
@@ -129,3 +129,5 @@ class Adam(Optimizer):
             if amsgrad:
                 state["max_exp_avg_sq"] = Tensor._wrap(np.zeros_like(p._data), p._dev)
         return state
+
+_adam_update.updates_state = True  # output 0 is input 0's new value, extra k input 2+k's

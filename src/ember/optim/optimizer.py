@@ -98,6 +98,12 @@ def _dynamic(group: dict, index: int, key: str, item: int | None = None) -> Tens
     return _state.tracer.dynamic_scalar(fn, np.float64)
 
 
+def _own(a, inplace: bool):
+    """The update ops' inputs: copied (functional semantics), or updated in place when the
+    jit's code generator found the inputs are live state about to be overwritten anyway."""
+    return a if inplace else a.copy()
+
+
 def _traced_update(op, params: list, states: list, scalars: tuple, attrs: dict) -> None:
     """Apply ``op`` to each parameter: ``op(p, p.grad, *states[i], *scalars)`` returns the new
     parameter and a tuple of new state arrays (one per entry of ``states[i]``)."""

@@ -6,7 +6,7 @@ import numpy as np
 from ..ops.registry import register
 from ..tensor import Tensor
 from .optimizer import Optimizer, _advance, _bump, _check_lr, _check_nonneg, _dynamic, _lerp_
-from .optimizer import _scalar, _step_tensor, _traced_update, _tracing
+from .optimizer import _own, _scalar, _step_tensor, _traced_update, _tracing
 
 
 def rmsprop(params: list, grads: list, square_avgs: list, grad_avgs: list,
@@ -53,7 +53,7 @@ def rmsprop(params: list, grads: list, square_avgs: list, grad_avgs: list,
 
 @register("rmsprop_update", saves=(), extra=True)
 def _rmsprop_update(xp, p, g, step, square_avg, *rest, alpha, eps, weight_decay, centered,
-                    has_momentum, maximize):
+                    has_momentum, maximize, inplace=False):
     """One parameter's RMSprop step, out of place (a traced ``step``). After ``square_avg``
     come ``grad_avg`` (centered), ``momentum_buffer`` (has_momentum), lr and, with
     has_momentum, momentum; returns ``(p, (step, square_avg[, grad_avg][, buffer]))``."""
@@ -62,8 +62,8 @@ def _rmsprop_update(xp, p, g, step, square_avg, *rest, alpha, eps, weight_decay,
     else:
         *state, lr = rest
         momentum = 0.0
-    p, step, v = p.copy(), step.copy(), square_avg.copy()
-    state = [a.copy() for a in state]
+    p, step, v = (_own(a, inplace) for a in (p, step, square_avg))
+    state = [_own(a, inplace) for a in state]
     step += 1
     grad_avgs = state[:1] if centered else []
     bufs = state[-1:] if has_momentum else []
@@ -138,3 +138,5 @@ class RMSprop(Optimizer):
                          weight_decay=group["weight_decay"], centered=centered,
                          has_momentum=momentum > 0, maximize=group["maximize"])
             _traced_update(_rmsprop_update, params, states, scalars, attrs)
+
+_rmsprop_update.updates_state = True  # output 0 is input 0's new value, extra k input 2+k's

@@ -6,7 +6,7 @@ import numpy as np
 from ..ops.registry import register
 from ..tensor import Tensor
 from .optimizer import Optimizer, _bump, _check_lr, _check_nonneg, _dynamic, _scalar, _tracing
-from .optimizer import _traced_update
+from .optimizer import _own, _traced_update
 
 
 def sgd(params: list, grads: list, momentum_buffers: list, *, lr: float, momentum: float,
@@ -40,9 +40,9 @@ def sgd(params: list, grads: list, momentum_buffers: list, *, lr: float, momentu
 
 
 @register("sgd_update", saves=())
-def _sgd_update(xp, p, g, lr, *, weight_decay, maximize):
+def _sgd_update(xp, p, g, lr, *, weight_decay, maximize, inplace=False):
     """One parameter's SGD step without momentum, out of place (a traced ``step``)."""
-    p = p.copy()
+    p = _own(p, inplace)
     sgd([p], [g], [None], lr=float(lr), momentum=0, dampening=0, weight_decay=weight_decay,
         nesterov=False, maximize=maximize)
     return p
@@ -50,12 +50,12 @@ def _sgd_update(xp, p, g, lr, *, weight_decay, maximize):
 
 @register("sgd_momentum_update", saves=(), extra=True)
 def _sgd_momentum_update(xp, p, g, buf, started, lr, momentum, *, dampening, weight_decay,
-                         nesterov, maximize):
+                         nesterov, maximize, inplace=False):
     """One parameter's SGD step with momentum, out of place: returns ``(p, (buf, started))``.
     ``started`` (0 or 1) says whether ``buf`` holds a momentum yet (the first step sets it to
     the gradient, as PyTorch does)."""
-    p = p.copy()
-    bufs = [buf.copy() if started else None]
+    p = _own(p, inplace)
+    bufs = [_own(buf, inplace) if started else None]
     sgd([p], [g], bufs, lr=float(lr), momentum=float(momentum), dampening=dampening,
         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
     return p, (bufs[0], xp.ones_like(started))
@@ -131,3 +131,7 @@ class SGD(Optimizer):
             attrs.update(dampening=group["dampening"], nesterov=group["nesterov"])
             _traced_update(_sgd_momentum_update, params, states,
                            (lr, _dynamic(group, i, "momentum")), attrs)
+
+_sgd_update.updates_state = True  # output 0 is input 0's new value, extra k input 2+k's
+
+_sgd_momentum_update.updates_state = True  # output 0 is input 0's new value, extra k input 2+k's
