@@ -82,6 +82,15 @@ from . import datasets  # noqa: F401,E402
 from .serialization import load, save  # noqa: F401,E402
 from .jit import jit  # noqa: F401,E402
 
+
+def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend=None, mode=None,
+            options=None, disable: bool = False):
+    """PyTorch's ``torch.compile`` spelling of :func:`ember.jit` (the other arguments are
+    accepted for compatibility; ember has one compiler)."""
+    if model is None:
+        return lambda m: jit(m, disable=disable)
+    return jit(model, disable=disable)
+
 __version__ = "0.1.0"
 
 pi, e, inf, nan = _math.pi, _math.e, _math.inf, _math.nan  # PyTorch's torch.pi, torch.inf...

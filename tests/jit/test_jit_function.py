@@ -295,3 +295,13 @@ def test_zero_grad_without_set_to_none_keeps_one_grad_tensor():
     np.testing.assert_allclose(net.weight.detach().numpy(), ref.weight.detach().numpy(),
                                rtol=1e-6)
     np.testing.assert_allclose(net.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-6)
+
+
+def test_torch_compile_spelling():
+    net = _mlp()
+    fast = em.compile(net)
+    x = em.randn(2, 4)
+    with em.no_grad():
+        fast(x)
+        np.testing.assert_array_equal(fast(x).numpy(), net(x).numpy())
+    assert fast.graph.nodes
