@@ -305,3 +305,20 @@ def test_torch_compile_spelling():
         fast(x)
         np.testing.assert_array_equal(fast(x).numpy(), net(x).numpy())
     assert fast.graph.nodes
+
+
+def test_function_closing_over_a_module_follows_its_train_eval_mode():
+    em.manual_seed(0)
+    bn = nn.BatchNorm1d(3)
+
+    @em.jit
+    def f(x):
+        return bn(x)
+    x = em.randn(8, 3) * 5 + 2
+    with em.no_grad():
+        f(x)
+        f(x)
+        bn.eval()   # running statistics now, not batch statistics
+        got = f(x).numpy()
+        ref = bn(x).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-6)

@@ -52,7 +52,7 @@ def _flatten(obj, leaves):
 
 
 class _Entry:
-    __slots__ = ("graph", "compiled", "rebuild", "aborted", "n_out", "dev", "guards")
+    __slots__ = ("graph", "compiled", "rebuild", "aborted", "n_out", "dev", "guards", "modes")
 
 
 class JitFunction:
@@ -122,9 +122,10 @@ class JitFunction:
             self._cache[key] = entry
             self._last_key, self._last_entry = key, entry
             return result
-        if entry.guards and not all(t.grad is g for t, g in entry.guards):
+        if (entry.guards and not all(t.grad is g for t, g in entry.guards)) or \
+                (entry.modes and not all(m.training == t for m, t in entry.modes)):
             # a parameter's .grad is not what the graph assumed (None, or the tensor it
-            # accumulates into): trace again for the new state
+            # accumulates into), or a module used inside switched train/eval: trace again
             self._note_retrace(key)
             entry, result = self._trace(args, kwargs)
             self._cache[key] = entry
@@ -156,6 +157,7 @@ class JitFunction:
         entry = _Entry()
         entry.aborted = None
         entry.guards = ()
+        entry.modes = ()
         for a in list(args) + [kwargs[k] for k in sorted(kwargs)]:
             if isinstance(a, Tensor):
                 tracer.add_input(a)
@@ -191,6 +193,7 @@ class JitFunction:
                 if id(v.tensor) in names:
                     v.name = names[id(v.tensor)]
         entry.guards = tuple(tracer.guards)
+        entry.modes = tuple(tracer.modes)
         passes.optimize(graph, self._passes)
         entry.graph = graph
         entry.n_out = len(leaves)

@@ -79,6 +79,7 @@ class Tracer:
         self.grad_reset: set = set()   # ids of leaves whose .grad the traced code set to None
         self.grad_seen: set = set()
         self.guards: list = []         # (leaf, the .grad object it must have at call start)
+        self.modes: list = []          # (module, its .training during the trace)
 
     def abort(self, reason: str) -> None:
         if self.aborted is None:
@@ -166,6 +167,11 @@ class Tracer:
         if first.kind in ("input", "capture"):
             self.graph.mutations = [(t, v) for t, v in self.graph.mutations if t is not first]
             self.graph.mutations.append((first, new))
+
+    def note_module(self, module) -> None:
+        """A Module ran in the trace: the graph holds for its current train/eval mode only."""
+        if all(m is not module for m, _ in self.modes):
+            self.modes.append((module, module.training))
 
     def note_grad_reset(self, t: Tensor) -> None:
         """``zero_grad`` set ``t.grad`` to None inside the traced code."""

@@ -41,6 +41,8 @@ class Module:
                                   f"\"forward\" function")
 
     def __call__(self, *args, **kwargs):
+        if _state.tracer is not None:  # ember.jit: the graph depends on train/eval mode
+            _state.tracer.note_module(self)
         if not self._forward_hooks and not self._forward_pre_hooks:
             return self.forward(*args, **kwargs)
         for hook in list(self._forward_pre_hooks.values()):
