@@ -1,5 +1,7 @@
-"""Dropout as a primitive: the random mask is drawn outside the kernel and passed in, so the
-kernel is deterministic (the jit and the backward rule see the same mask)."""
+"""Dropout as primitives: ``dropout_mask`` draws the keep-mask from ember's generator inside
+its kernel (a *random* op: the jit replays it with fresh numbers each call, and passes never
+fold or merge it), and ``dropout`` applies a given mask (its own backward, so the gradient
+uses the same mask and double backward works)."""
 from __future__ import annotations
 
 from ..tensor import Tensor
@@ -17,6 +19,14 @@ def _(node, g):
     return (apply(_dropout, (g, node.inputs[1]), node.attrs), None)
 
 
+@register("dropout_mask")
+def _dropout_mask(xp, x, p, shape, generator=None):
+    return (_gen(generator).random(shape) >= p).astype(x.dtype)
+
+
+_dropout_mask.random = True  # never constant-folded, merged or removed as dead by ember.jit
+
+
 def _masked(op, input, p, training, mask_shape, generator=None):
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
@@ -24,8 +34,10 @@ def _masked(op, input, p, training, mask_shape, generator=None):
         return input
     if p == 1.0:
         return input * 0.0
-    keep = _gen(generator).random(mask_shape) >= p
-    mask = Tensor._wrap(keep.astype(input._data.dtype), input._dev)
+    attrs = {"p": p, "shape": tuple(mask_shape)}
+    if generator is not None:
+        attrs["generator"] = generator
+    mask = apply(_dropout_mask, (input,), attrs)
     return apply(_dropout, (input, mask), {"scale": 1.0 / (1.0 - p)})
 
 
