@@ -51,6 +51,11 @@ def _flatten(obj, leaves):
     return lambda it: obj
 
 
+def _arguments(args, kwargs) -> list:
+    """Positional arguments, then keyword arguments in name order: the call's inputs."""
+    return list(args) + [kwargs[k] for k in sorted(kwargs)]
+
+
 class _Entry:
     __slots__ = ("graph", "compiled", "rebuild", "aborted", "n_out", "dev", "guards", "modes")
 
@@ -93,7 +98,7 @@ class JitFunction:
 
     def _signature(self, args, kwargs):
         parts = []
-        for a in list(args) + [kwargs[k] for k in sorted(kwargs)]:
+        for a in _arguments(args, kwargs):
             if isinstance(a, Tensor):
                 parts.append(("T", a.shape, a._data.dtype.str, a.requires_grad))
             else:
@@ -111,22 +116,17 @@ class JitFunction:
         if self._disable or os.environ.get("EMBER_DISABLE_JIT", "0") not in ("", "0") or \
                 _state.tracer is not None:
             return self._eager(args, kwargs)
-        tensors = [a for a in list(args) + [kwargs[k] for k in sorted(kwargs)]
-                   if isinstance(a, Tensor)]
+        tensors = [a for a in _arguments(args, kwargs) if isinstance(a, Tensor)]
         key = self._signature(args, kwargs)
         entry = self._cache.get(key)
-        if entry is None:
+        # a cached graph is stale when a parameter's .grad is not what it assumed (None, or
+        # the tensor it accumulates into) or a module it called switched train/eval
+        stale = entry is not None and (
+            (entry.guards and not all(t.grad is g for t, g in entry.guards)) or
+            (entry.modes and not all(m.training == t for m, t in entry.modes)))
+        if entry is None or stale:
             if self._cache:
                 self._note_retrace(key)
-            entry, result = self._trace(args, kwargs)
-            self._cache[key] = entry
-            self._last_key, self._last_entry = key, entry
-            return result
-        if (entry.guards and not all(t.grad is g for t, g in entry.guards)) or \
-                (entry.modes and not all(m.training == t for m, t in entry.modes)):
-            # a parameter's .grad is not what the graph assumed (None, or the tensor it
-            # accumulates into), or a module used inside switched train/eval: trace again
-            self._note_retrace(key)
             entry, result = self._trace(args, kwargs)
             self._cache[key] = entry
             self._last_key, self._last_entry = key, entry
@@ -158,7 +158,7 @@ class JitFunction:
         entry.aborted = None
         entry.guards = ()
         entry.modes = ()
-        for a in list(args) + [kwargs[k] for k in sorted(kwargs)]:
+        for a in _arguments(args, kwargs):
             if isinstance(a, Tensor):
                 tracer.add_input(a)
         with tracing(tracer):
@@ -211,28 +211,26 @@ class JitFunction:
             outs, muts, grads = entry.compiled.fn(inputs, captures, dynamics)
         except Exception as e:  # noqa: BLE001 - re-raised with the op and the user's line
             raise _located(e, entry.compiled) from None
-        for (target, _), new in zip(graph.mutations, muts):
-            live = tensors[target.index] if target.kind == "input" else target.tensor
-            if new is not live._data:
-                live._data[...] = new
-            live._version[0] += 1
         from ..backend import get_device
         dev = entry.dev or get_device("cpu")
+
+        def live(target):
+            return tensors[target.index] if target.kind == "input" else target.tensor
+
+        def wrap(a):
+            if not isinstance(a, dev.xp.ndarray):  # full reductions give NumPy scalars
+                a = dev.xp.asarray(a)
+            return Tensor._wrap(a, dev)
+
+        for (target, _), new in zip(graph.mutations, muts):
+            t = live(target)
+            if new is not t._data:
+                t._data[...] = new
+            t._version[0] += 1
         new_grads = iter(grads)
         for target, v in graph.grad_writes:
-            live = tensors[target.index] if target.kind == "input" else target.tensor
-            if v is None:
-                live.grad = None
-            else:
-                g = next(new_grads)
-                if not isinstance(g, dev.xp.ndarray):
-                    g = dev.xp.asarray(g)
-                live.grad = Tensor._wrap(g, dev)
-        wrapped = []
-        for o in outs:
-            if not isinstance(o, dev.xp.ndarray):  # full reductions give NumPy scalars
-                o = dev.xp.asarray(o)
-            wrapped.append(Tensor._wrap(o, dev))
+            live(target).grad = None if v is None else wrap(next(new_grads))
+        wrapped = [wrap(o) for o in outs]
         return entry.rebuild(iter(wrapped))
 
 

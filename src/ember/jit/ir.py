@@ -105,6 +105,15 @@ class Graph:
         self.nodes.append(node)
         return node
 
+    def replace_values(self, replace: dict) -> None:
+        """Point the graph's results (outputs, write-backs, grad writes) at ``replace[id(v)]``
+        where a pass substituted a value."""
+        def r(v):
+            return replace.get(id(v), v) if v is not None else None
+        self.outputs = [r(v) for v in self.outputs]
+        self.mutations = [(t, r(v)) for t, v in self.mutations]
+        self.grad_writes = [(t, r(v)) for t, v in self.grad_writes]
+
     # ----- queries --------------------------------------------------------------------------
     def users(self) -> dict:
         """id(value) -> list of nodes that read it."""

@@ -38,8 +38,5 @@ def eliminate_common_subexpressions(graph):
             seen[key] = node
         kept.append(node)
     graph.nodes = kept
-    graph.outputs = [replace.get(id(v), v) for v in graph.outputs]
-    graph.mutations = [(t, replace.get(id(v), v)) for t, v in graph.mutations]
-    graph.grad_writes = [(t, replace.get(id(v), v) if v is not None else None)
-                         for t, v in graph.grad_writes]
+    graph.replace_values(replace)
     return graph
