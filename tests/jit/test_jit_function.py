@@ -235,14 +235,47 @@ def test_whole_training_step_compiles_and_matches_eager():
     assert len(fast.graph.mutations) == 4 and len(fast.graph.grad_writes) == 4
 
 
-def test_outputs_that_require_grad_run_eagerly():
+def test_outputs_that_require_grad_compile_with_a_backward_graph():
+    lin = nn.Linear(3, 2)
+    fast = em.jit(lin)
+    x = em.randn(4, 3, requires_grad=True)
+    w, b, xs = lin.weight.detach().numpy(), lin.bias.detach().numpy(), x.detach().numpy()
+    for _ in range(3):
+        lin.zero_grad()
+        x.grad = None
+        y = fast(x)
+        (y * y).sum().backward()
+        # d/dW sum((xW^T+b)^2) = 2 (xW^T+b)^T x, written out in NumPy
+        r = 2 * (xs @ w.T + b)
+        np.testing.assert_allclose(lin.weight.grad.numpy(), r.T @ xs, rtol=1e-5)
+        np.testing.assert_allclose(lin.bias.grad.numpy(), r.sum(0), rtol=1e-5)
+        np.testing.assert_allclose(x.grad.numpy(), r @ w, rtol=1e-5)
+    assert fast.retraces == 0
+    assert [n.op.name for n in fast.graph.nodes] == ["linear"]       # compiled, not eager
+    assert "matmul" in str(fast._last_entry.back_graph)
+
+
+def test_gradients_of_gradients_through_a_compiled_function():
+    f = em.jit(lambda t: (t ** 3).sum())
+    t = em.tensor([1.0, 2.0], requires_grad=True)
+    for _ in range(2):
+        (d,) = em.autograd.grad(f(t), t, create_graph=True)
+        (h,) = em.autograd.grad(d.sum(), t)
+        np.testing.assert_allclose(d.detach().numpy(), [3.0, 12.0])   # 3t^2
+        np.testing.assert_allclose(h.numpy(), [6.0, 12.0])           # 6t
+
+
+def test_freezing_a_parameter_retraces_the_backward():
     lin = nn.Linear(3, 2)
     fast = em.jit(lin)
     x = em.randn(4, 3)
-    for _ in range(2):
-        lin.zero_grad()
-        fast(x).sum().backward()
-        np.testing.assert_allclose(lin.bias.grad.numpy(), [4.0, 4.0])
+    fast(x).sum().backward()
+    lin.weight.requires_grad_(False)
+    lin.zero_grad()
+    y = fast(x)
+    y.sum().backward()
+    assert lin.weight.grad is None
+    np.testing.assert_allclose(lin.bias.grad.numpy(), [4.0, 4.0])
 
 
 def test_define_then_run_from_declared_shapes():

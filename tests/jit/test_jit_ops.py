@@ -58,3 +58,32 @@ def test_jitted_gradients_equal_eager(row, shapes):
     got = [g.numpy() for g in _call_twice(em.jit(grads), tensors)]
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("row, shapes", GRAD_ROWS)
+def test_backward_through_a_jitted_call_equals_eager(row, shapes):
+    """The caller backpropagates through the compiled function's outputs: the compiled
+    backward graph gives eager's gradients."""
+    arrays = table._inputs(row, shapes)
+    idx = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
+    fn = em.jit(lambda *ts: row.fn(*ts))
+
+    def grads(f):
+        ts = [em.from_numpy(a.copy()) for a in arrays]
+        for i in idx:
+            ts[i].requires_grad_()
+        outs = [o for o in table._outputs(f(*ts)) if isinstance(o, em.Tensor) and o.requires_grad]
+        if not outs:
+            return []
+        loss = sum((o * (k + 1.5)).sum() for k, o in enumerate(outs))
+        return [g.numpy() for g in em.autograd.grad(loss, [ts[i] for i in idx],
+                                                    allow_unused=True, materialize_grads=True)]
+
+    want = grads(row.fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        grads(fn)
+        got = grads(fn)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, equal_nan=True)

@@ -10,11 +10,15 @@ What runs eagerly instead of compiled, always with the same results:
 - a call inside another trace (it is inlined into the outer graph);
 - a signature whose trace was aborted: data-dependent Python (``if t.item() > 0``), a random
   op, or NumPy code on a tensor's data — a one-line warning names the user's source line;
-- a signature whose outputs carry a live autograd graph (the caller may call ``backward()``
-  through them): the compiled graph has no backward yet, so such calls run eagerly and
-  autograd sees every op. A function that does its own ``loss.backward()`` (a whole
-  training step) compiles: the traced backward is part of the graph, and the parameters'
-  ``.grad`` are set after each call as the eager code would set them.
+- a signature whose outputs carry a live autograd graph *and* that also runs a backward
+  pass itself (``.grad`` changes inside the function).
+
+Outputs that carry a live autograd graph (the caller may call ``backward()`` through them)
+compile too: the trace also records the backward pass, split into a forward graph that
+keeps the values backward needs and a backward graph run by one autograd node (see
+:mod:`.backward`). A function that does its own ``loss.backward()`` (a whole training step)
+compiles with the traced backward in its graph, and the parameters' ``.grad`` are set after
+each call as the eager code would set them.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ import numpy as np
 from .. import _state
 from ..tensor import Tensor
 from . import passes
+from .backward import attach, backward_op, split, trace_backward
 from .codegen import generate
 from .tracer import Tracer, tracing
 
@@ -57,7 +62,9 @@ def _arguments(args, kwargs) -> list:
 
 
 class _Entry:
-    __slots__ = ("graph", "compiled", "rebuild", "aborted", "n_out", "dev", "guards", "modes")
+    __slots__ = ("graph", "compiled", "rebuild", "aborted", "n_out", "dev", "guards", "modes",
+                 "back_graph", "back_compiled", "diff", "sources", "source_has_grad",
+                 "backward_op", "requires")
 
 
 class JitFunction:
@@ -123,7 +130,8 @@ class JitFunction:
         # the tensor it accumulates into) or a module it called switched train/eval
         stale = entry is not None and (
             (entry.guards and not all(t.grad is g for t, g in entry.guards)) or
-            (entry.modes and not all(m.training == t for m, t in entry.modes)))
+            (entry.modes and not all(m.training == t for m, t in entry.modes)) or
+            (entry.requires and not all(t.requires_grad == r for t, r in entry.requires)))
         if entry is None or stale:
             if self._cache:
                 self._note_retrace(key)
@@ -158,6 +166,8 @@ class JitFunction:
         entry.aborted = None
         entry.guards = ()
         entry.modes = ()
+        entry.requires = ()
+        entry.back_graph = None
         for a in _arguments(args, kwargs):
             if isinstance(a, Tensor):
                 tracer.add_input(a)
@@ -166,15 +176,23 @@ class JitFunction:
         leaves: list = []
         entry.rebuild = _flatten(result, leaves)
         graph = tracer.graph
-        if tracer.aborted is None and any(t._node is not None and t._node.inputs is not None
-                                          for t in leaves):
+        n_inputs = len(graph.inputs)
+        diff = [i for i, t in enumerate(leaves)
+                if t._node is not None and t._node.inputs is not None]
+        back = None
+        if tracer.aborted is None and diff:
             # outputs with a live autograd graph: the caller may backpropagate through them
-            entry.aborted = "its outputs require grad (compiled graphs have no backward yet)"
-            return entry, result
+            if tracer.grad_seen or tracer.grad_reset:
+                entry.aborted = ("its outputs require grad and it also runs a backward pass "
+                                 "itself")
+                return entry, result
+            back = trace_backward(tracer, leaves, diff)
         if tracer.aborted is None:
             _state.tracer = tracer  # outputs made outside ember's ops abort too
             try:
                 graph.outputs = [tracer.value_of(t) for t in leaves]
+                if back is not None:
+                    graph.outputs += [v for v in back[2] if v is not None]
                 tracer.finish_grads()
             finally:
                 _state.tracer = None
@@ -194,12 +212,30 @@ class JitFunction:
                     v.name = names[id(v.tensor)]
         entry.guards = tuple(tracer.guards)
         entry.modes = tuple(tracer.modes)
-        passes.optimize(graph, self._passes)
-        entry.graph = graph
         entry.n_out = len(leaves)
         entry.dev = leaves[0]._dev if leaves else None
         from ..backend import get_device
-        entry.compiled = generate(graph, get_device(entry.dev).xp)
+        xp = get_device(entry.dev).xp
+        if back is None:
+            passes.optimize(graph, self._passes)
+        else:
+            placeholders, sources, grad_values = back
+            basic = [p for p in self._passes if p in passes.BASIC]
+            passes.optimize(graph, basic)
+            graph, back_graph, _ = split(graph, n_inputs, len(leaves), placeholders)
+            rest = [p for p in self._passes if p not in passes.BASIC]
+            passes.optimize(graph, rest)
+            passes.optimize(back_graph, rest)
+            entry.back_graph = back_graph
+            entry.back_compiled = generate(back_graph, xp)
+            entry.diff = diff
+            entry.sources = [v for v, _ in sources]
+            entry.source_has_grad = [v is not None for v in grad_values]
+            entry.backward_op = backward_op(self.__name__)
+        if _state.grad_enabled:  # freezing or unfreezing a parameter changes the graph
+            entry.requires = tuple((v.tensor, v.tensor.requires_grad) for v in graph.captures)
+        entry.graph = graph
+        entry.compiled = generate(graph, xp)
         return entry, result
 
     def _run(self, entry, tensors):
@@ -230,7 +266,14 @@ class JitFunction:
         new_grads = iter(grads)
         for target, v in graph.grad_writes:
             live(target).grad = None if v is None else wrap(next(new_grads))
-        wrapped = [wrap(o) for o in outs]
+        n = entry.n_out
+        # an output that is an input or a parameter itself is returned as that tensor
+        wrapped = [live(v) if v.kind in ("input", "capture") else wrap(o)
+                   for v, o in zip(graph.outputs, outs[:n])]
+        if entry.back_graph is not None:
+            sources = [tensors[v.index] if v.kind == "input" else v.tensor
+                       for v in entry.sources]
+            attach(entry, [wrapped[i] for i in entry.diff], sources, list(outs[n:]), tensors)
         return entry.rebuild(iter(wrapped))
 
 

@@ -193,8 +193,9 @@ class Tracer:
         g = self.graph
         for target in g.inputs + g.captures:
             t = target.tensor if target.kind == "capture" else self._input_tensors[target.index]
-            if not getattr(t, "requires_grad", False):
-                continue
+            if not getattr(t, "requires_grad", False) or \
+                    (id(t) not in self.grad_seen and id(t) not in self.grad_reset):
+                continue  # the traced code left this .grad alone
             grad = t.grad
             if grad is None:
                 g.grad_writes.append((target, None))

@@ -29,8 +29,8 @@ array, sliced by the rule), and keep the forward's saved activations as extra in
 """
 from __future__ import annotations
 
+import sys
 import threading
-import weakref
 
 import numpy as np
 
@@ -48,47 +48,36 @@ class _Scratch:
 
     A fresh multi-megabyte array costs a page fault per 4 KiB on first touch (glibc returns
     large freed blocks to the OS), which for an LSTM layer came to a quarter of its time. So
-    the kernels carve their arrays out of blocks kept here: work arrays go back when the kernel
-    returns, arrays saved for the backward pass when the :class:`_Saved` list holding them is
-    collected (after backward, or at once when no graph was recorded). At most four blocks of
-    a size and ``limit`` bytes in all are kept.
+    the kernels carve their arrays out of blocks kept here. A block is free again when no
+    array views it any more — NumPy views hold a reference to the block that owns their
+    memory, so its reference count tells — whoever holds the views (an autograd node, a
+    compiled graph's locals, the caller). At most four blocks of a size and ``limit`` bytes
+    in all are kept.
     """
 
     def __init__(self, limit: int = 256 << 20):
         self.limit = limit
-        self._free: dict = {}
+        self._blocks: dict = {}
         self._held = 0
         self._lock = threading.Lock()
 
     def take(self, xp, nbytes: int):
-        if xp is np:
-            with self._lock:
-                blocks = self._free.get(nbytes)
-                if blocks:
-                    self._held -= nbytes
-                    return blocks.pop()
-        return xp.empty(nbytes, np.uint8)
-
-    def give(self, block) -> None:
-        if type(block) is not np.ndarray:
-            return  # other backends pool memory themselves
-        n = block.nbytes
+        if xp is not np:
+            return xp.empty(nbytes, np.uint8)  # other backends pool memory themselves
         with self._lock:
-            blocks = self._free.setdefault(n, [])
-            if len(blocks) < 4 and self._held + n <= self.limit:
+            blocks = self._blocks.setdefault(nbytes, [])
+            for block in blocks:
+                # references: the pool's list, ``block`` here, getrefcount's argument
+                if sys.getrefcount(block) <= 3:
+                    return block
+            block = np.empty(nbytes, np.uint8)
+            if len(blocks) < 4 and self._held + nbytes <= self.limit:
                 blocks.append(block)
-                self._held += n
+                self._held += nbytes
+            return block
 
 
 _SCRATCH = _Scratch()
-
-
-class _Saved(list):
-    """The arrays a layer's forward keeps for its backward (``node.saved``); when it is
-    collected its scratch block is recycled. Views of these arrays must not outlive it."""
-
-    def __repr__(self) -> str:
-        return f"<{len(self)} saved arrays>"
 
 
 def _carve(xp, dt, shapes):
@@ -101,12 +90,6 @@ def _carve(xp, dt, shapes):
         total += -(-n // 64) * 64  # 64-byte aligned starts (cache lines, SIMD)
     block = _SCRATCH.take(xp, max(total, 64))
     return block, [block[o:o + n].view(dt).reshape(s) for o, n, s in zip(offs, sizes, shapes)]
-
-
-def _recycle_with(saved: _Saved, block) -> _Saved:
-    """Give ``block`` back to the scratch pool once ``saved`` is collected."""
-    weakref.finalize(saved, _SCRATCH.give, block).atexit = False
-    return saved
 
 
 # ----- forward kernels ------------------------------------------------------------------------
@@ -159,36 +142,33 @@ def _packed_forward(xp, kind, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, reverse, 
     # and i * g, for RNN the input projections (T, G, B)
     more = {"lstm": [(G, P), (H, B)], "gru": [], "rnn": [(T, G, B)]}[kind]
     wblock, (w1, tmp, *more) = _carve(xp, dt, [(G, I + 1), (G, B)] + more)
-    try:
-        w1[:, :I] = w_ih
-        if kind == "gru":  # b_hn stays with W_hn h: r multiplies (W_hn h + b_hn)
-            w1[:, I] = b_ih
-            w1[:2 * H, I] += b_hh[:2 * H]
+    w1[:, :I] = w_ih
+    if kind == "gru":  # b_hn stays with W_hn h: r multiplies (W_hn h + b_hn)
+        w1[:, I] = b_ih
+        w1[:2 * H, I] += b_hh[:2 * H]
+    else:
+        xp.add(b_ih, b_hh, out=w1[:, I])
+    if kind == "lstm":
+        _lstm_forward(xp, steps, saved[1:], c0, w1, w_hh, w_hr, X1, tmp, *more, out_tb, H)
+    else:
+        # every step's input projection, bias included, as one batched GEMM: (T, G, B)
+        xw = saved[2] if kind == "gru" else more[0]
+        xp.matmul(w1, X1.reshape(T, B, X1.shape[1]).transpose(0, 2, 1), out=xw)
+        if kind == "gru":
+            _gru_forward(xp, steps, saved[1:], w_hh, b_hh, tmp, out_tb, H)
         else:
-            xp.add(b_ih, b_hh, out=w1[:, I])
-        if kind == "lstm":
-            _lstm_forward(xp, steps, saved[1:], c0, w1, w_hh, w_hr, X1, tmp, *more, out_tb, H)
-        else:
-            # every step's input projection, bias included, as one batched GEMM: (T, G, B)
-            xw = saved[2] if kind == "gru" else more[0]
-            xp.matmul(w1, X1.reshape(T, B, X1.shape[1]).transpose(0, 2, 1), out=xw)
-            if kind == "gru":
-                _gru_forward(xp, steps, saved[1:], w_hh, b_hh, tmp, out_tb, H)
-            else:
-                act = xp.tanh if nonlinearity == "tanh" else _relu_out
-                for t, p, n in steps:
-                    xp.matmul(w_hh, hseq[:, p], out=tmp)
-                    tmp += xw[t]
-                    act(tmp, out=hseq[:, n])
-                    out_tb[t] = hseq[:, n].T
-    finally:
-        _SCRATCH.give(wblock)
+            act = xp.tanh if nonlinearity == "tanh" else _relu_out
+            for t, p, n in steps:
+                xp.matmul(w_hh, hseq[:, p], out=tmp)
+                tmp += xw[t]
+                act(tmp, out=hseq[:, n])
+                out_tb[t] = hseq[:, n].T
     last = 0 if reverse else T
     packed[nout:nout + B * P].reshape(B, P)[...] = hseq[:, last].T
     if kind == "lstm":
         packed[nout + B * P:].reshape(B, H)[...] = saved[3][last].T
     saved[0] = X1[:, :I]
-    return packed, _recycle_with(_Saved(saved), block)
+    return packed, tuple(saved)
 
 
 def _relu_out(a, out):
@@ -288,110 +268,107 @@ def _packed_backward(xp, kind, gp, w_ih, w_hh, w_hr, cache, needs, reverse, batc
         shapes += [(P, T, B), (H, P), (H, B)]
     block, arrs = _carve(xp, dt, shapes)
     dG, dGt, dh, dh_next, w_hh_t, k, dc, dc_next, k3 = arrs[:9]
-    try:
-        dh_next[...] = gp[nout:nout + B * P].reshape(B, P).T
-        w_hh_t[...] = w_hh.T  # dh_prev = W_hh.T @ dG in BLAS's fast layout
-        extra = {}
-        if kind == "lstm":
-            gates, cseq, tcs = cache[2:5]
-            hraw = cache[5] if proj else None
-            dc_next[...] = gp[nout + B * P:].reshape(B, H).T
+    dh_next[...] = gp[nout:nout + B * P].reshape(B, P).T
+    w_hh_t[...] = w_hh.T  # dh_prev = W_hh.T @ dG in BLAS's fast layout
+    extra = {}
+    if kind == "lstm":
+        gates, cseq, tcs = cache[2:5]
+        hraw = cache[5] if proj else None
+        dc_next[...] = gp[nout + B * P:].reshape(B, H).T
+        if proj:
+            dhs, w_hr_t, dhr = arrs[-3:]
+            w_hr_t[...] = w_hr.T
+        for t, p, n in steps:
+            a = gates[t]  # i, f, o, g
+            i, f, o, g = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
+            tc = tcs[t]
+            xp.add(dh_next, g_tb[t].T, out=dh)
             if proj:
-                dhs, w_hr_t, dhr = arrs[-3:]
-                w_hr_t[...] = w_hr.T
-            for t, p, n in steps:
-                a = gates[t]  # i, f, o, g
-                i, f, o, g = a[:H], a[H:2 * H], a[2 * H:3 * H], a[3 * H:]
-                tc = tcs[t]
-                xp.add(dh_next, g_tb[t].T, out=dh)
-                if proj:
-                    dhs[:, t] = dh
-                    xp.matmul(w_hr_t, dh, out=dhr)
-                    dhc = dhr
-                else:
-                    dhc = dh
-                s3 = a[:3 * H]
-                xp.multiply(s3, s3, out=k3)
-                xp.subtract(s3, k3, out=k3)  # sigmoid' of i, f, o
-                # do = dh * tanh(c) * o(1-o)
-                do = dGt[3 * H:]
-                xp.multiply(dhc, tc, out=do)
-                do *= k3[2 * H:]
-                # dc = dc_next + dh * o * (1 - tanh(c)^2)
-                xp.multiply(tc, tc, out=k)
-                k *= o
-                xp.subtract(o, k, out=k)
-                k *= dhc
-                xp.add(dc_next, k, out=dc)
-                # di = dc * g * i(1-i);  df = dc * c_prev * f(1-f);  dg = dc * i * (1-g^2)
-                xp.multiply(dc, g, out=dGt[:H])
-                xp.multiply(dc, cseq[p], out=dGt[H:2 * H])
-                dGt[:2 * H] *= k3[:2 * H]
-                dg = dGt[2 * H:3 * H]
-                xp.multiply(g, g, out=dg)
-                xp.subtract(1, dg, out=dg)
-                dg *= i
-                dg *= dc
-                xp.multiply(dc, f, out=dc_next)
-                dG[:, t] = dGt
-                xp.matmul(w_hh_t, dGt, out=dh_next)
-            dG_h = dG
-            extra["c0"] = dc_next
-            if proj:
-                extra["w_hr"] = (dhs, hraw)
-        elif kind == "gru":
-            gates, ghn = cache[2:4]
-            dG_h = arrs[9]  # differs from dG in the n rows: times r
-            for t, p, n in steps:
-                a = gates[t]
-                r, z, nn = a[:H], a[H:2 * H], a[2 * H:]
-                hp = hseq[:, p]
-                xp.add(dh_next, g_tb[t].T, out=dh)
-                dn = dGt[2 * H:]
-                # dn_pre = dh * (1 - z) * (1 - n^2)
-                xp.multiply(nn, nn, out=k)
-                xp.subtract(1, k, out=k)
-                xp.multiply(dh, z, out=dn)
-                xp.subtract(dh, dn, out=dn)
-                dn *= k
-                dG[2 * H:, t] = dn
-                # dz_pre = dh * (h_prev - n) * z(1-z)
-                dz = dGt[H:2 * H]
-                xp.subtract(hp, nn, out=dz)
-                dz *= dh
-                xp.multiply(z, z, out=k)
-                xp.subtract(z, k, out=k)
-                dz *= k
-                # dr_pre = dn_pre * (W_hn h + b_hn) * r(1-r)
-                dr = dGt[:H]
-                xp.multiply(dn, ghn[t], out=dr)
-                xp.multiply(r, r, out=k)
-                xp.subtract(r, k, out=k)
-                dr *= k
-                dG[:2 * H, t] = dGt[:2 * H]
-                dn *= r  # the recurrent path sees r * (W_hn h + b_hn)
-                dG_h[:, t] = dGt
-                xp.matmul(w_hh_t, dGt, out=dh_next)
-                xp.multiply(dh, z, out=k)
-                dh_next += k
-        else:
-            relu = nonlinearity == "relu"
-            for t, p, n in steps:
-                hn = hseq[:, n]
-                xp.add(dh_next, g_tb[t].T, out=dh)
-                if relu:
-                    xp.multiply(dh, hn > 0, out=dGt)
-                else:
-                    xp.multiply(hn, hn, out=dGt)
-                    xp.subtract(1, dGt, out=dGt)
-                    dGt *= dh
-                dG[:, t] = dGt
-                xp.matmul(w_hh_t, dGt, out=dh_next)
-            dG_h = dG
-        return _pack_grads(xp, kind, needs, dG, dG_h, dh_next, extra, X, hseq, w_ih, T, B, P,
-                           H, reverse, batch_first, dt)
-    finally:
-        _SCRATCH.give(block)
+                dhs[:, t] = dh
+                xp.matmul(w_hr_t, dh, out=dhr)
+                dhc = dhr
+            else:
+                dhc = dh
+            s3 = a[:3 * H]
+            xp.multiply(s3, s3, out=k3)
+            xp.subtract(s3, k3, out=k3)  # sigmoid' of i, f, o
+            # do = dh * tanh(c) * o(1-o)
+            do = dGt[3 * H:]
+            xp.multiply(dhc, tc, out=do)
+            do *= k3[2 * H:]
+            # dc = dc_next + dh * o * (1 - tanh(c)^2)
+            xp.multiply(tc, tc, out=k)
+            k *= o
+            xp.subtract(o, k, out=k)
+            k *= dhc
+            xp.add(dc_next, k, out=dc)
+            # di = dc * g * i(1-i);  df = dc * c_prev * f(1-f);  dg = dc * i * (1-g^2)
+            xp.multiply(dc, g, out=dGt[:H])
+            xp.multiply(dc, cseq[p], out=dGt[H:2 * H])
+            dGt[:2 * H] *= k3[:2 * H]
+            dg = dGt[2 * H:3 * H]
+            xp.multiply(g, g, out=dg)
+            xp.subtract(1, dg, out=dg)
+            dg *= i
+            dg *= dc
+            xp.multiply(dc, f, out=dc_next)
+            dG[:, t] = dGt
+            xp.matmul(w_hh_t, dGt, out=dh_next)
+        dG_h = dG
+        extra["c0"] = dc_next
+        if proj:
+            extra["w_hr"] = (dhs, hraw)
+    elif kind == "gru":
+        gates, ghn = cache[2:4]
+        dG_h = arrs[9]  # differs from dG in the n rows: times r
+        for t, p, n in steps:
+            a = gates[t]
+            r, z, nn = a[:H], a[H:2 * H], a[2 * H:]
+            hp = hseq[:, p]
+            xp.add(dh_next, g_tb[t].T, out=dh)
+            dn = dGt[2 * H:]
+            # dn_pre = dh * (1 - z) * (1 - n^2)
+            xp.multiply(nn, nn, out=k)
+            xp.subtract(1, k, out=k)
+            xp.multiply(dh, z, out=dn)
+            xp.subtract(dh, dn, out=dn)
+            dn *= k
+            dG[2 * H:, t] = dn
+            # dz_pre = dh * (h_prev - n) * z(1-z)
+            dz = dGt[H:2 * H]
+            xp.subtract(hp, nn, out=dz)
+            dz *= dh
+            xp.multiply(z, z, out=k)
+            xp.subtract(z, k, out=k)
+            dz *= k
+            # dr_pre = dn_pre * (W_hn h + b_hn) * r(1-r)
+            dr = dGt[:H]
+            xp.multiply(dn, ghn[t], out=dr)
+            xp.multiply(r, r, out=k)
+            xp.subtract(r, k, out=k)
+            dr *= k
+            dG[:2 * H, t] = dGt[:2 * H]
+            dn *= r  # the recurrent path sees r * (W_hn h + b_hn)
+            dG_h[:, t] = dGt
+            xp.matmul(w_hh_t, dGt, out=dh_next)
+            xp.multiply(dh, z, out=k)
+            dh_next += k
+    else:
+        relu = nonlinearity == "relu"
+        for t, p, n in steps:
+            hn = hseq[:, n]
+            xp.add(dh_next, g_tb[t].T, out=dh)
+            if relu:
+                xp.multiply(dh, hn > 0, out=dGt)
+            else:
+                xp.multiply(hn, hn, out=dGt)
+                xp.subtract(1, dGt, out=dGt)
+                dGt *= dh
+            dG[:, t] = dGt
+            xp.matmul(w_hh_t, dGt, out=dh_next)
+        dG_h = dG
+    return _pack_grads(xp, kind, needs, dG, dG_h, dh_next, extra, X, hseq, w_ih, T, B, P,
+                       H, reverse, batch_first, dt)
 
 
 def _pack_grads(xp, kind, needs, dG, dG_h, dh0, extra, X, hseq, w_ih, T, B, P, H, reverse,
@@ -412,7 +389,6 @@ def _pack_grads(xp, kind, needs, dG, dG_h, dh0, extra, X, hseq, w_ih, T, B, P, H
             block, (dx,) = _carve(xp, dt, [(T * B, I)])
             xp.matmul(dG2.T, w_ih, out=dx)
             slot["x"][...] = dx.reshape(T, B, I).transpose(1, 0, 2)
-            _SCRATCH.give(block)
         else:
             xp.matmul(dG2.T, w_ih, out=slot["x"].reshape(T * B, I))
     if slot["h0"] is not None:
@@ -475,7 +451,7 @@ def _declare(kind):
 
     @register(f"{kind}_layer_backward")
     def bwd(xp, gp, *arrays, n_inputs, needs, reverse=False, batch_first=False,
-            nonlinearity="tanh", saved=None):
+            nonlinearity="tanh"):
         ins, cache = arrays[:n_inputs], arrays[n_inputs:]
         x, h0, c0, w_ih, w_hh, _, _, w_hr = _split_inputs(kind, ins)
         return _packed_backward(xp, kind, gp, w_ih, w_hh, w_hr, cache, needs, reverse,
@@ -487,9 +463,8 @@ def _declare(kind):
         needs = tuple(t.requires_grad for t in ins)
         dev = ins[0]._dev
         cache = tuple(Tensor._wrap(a, dev) for a in node.saved)
-        # the activations travel as inputs; ``saved`` in attrs keeps their (recycled) memory
-        # alive for as long as this backward's own node may need them
-        attrs = dict(node.attrs, n_inputs=len(ins), needs=needs, saved=node.saved)
+        # the activations travel as inputs (which keeps their scratch memory in use)
+        attrs = dict(node.attrs, n_inputs=len(ins), needs=needs)
         flat = apply(bwd, (g,) + tuple(ins) + cache, attrs)
         grads, off = [], 0
         for t, need in zip(ins, needs):
