@@ -358,3 +358,67 @@ def test_function_closing_over_a_module_follows_its_train_eval_mode():
         got = f(x).numpy()
         ref = bn(x).numpy()
     np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+def _base_written_after_view_read(x):
+    y = x * 2
+    v = y[0]
+    s = v.sum()
+    y.add_(1)                   # v sees this through shared memory
+    return v * 3, s
+
+
+def _view_written_in_place(x):
+    y = x * 2
+    y[0].add_(1)                # writes into y's memory
+    return y * 1
+
+
+def _index_assignment_of_a_python_number(x):
+    y = x * 2
+    y[1:] = 5.0
+    return y.sum()
+
+
+def _input_view_written(x):
+    x[:, 0].mul_(10)            # the caller's tensor changes, as in eager
+    return x.sum()
+
+
+@pytest.mark.parametrize("fn", [_base_written_after_view_read, _view_written_in_place,
+                                _index_assignment_of_a_python_number, _input_view_written])
+def test_in_place_writes_through_views_match_numpy(fn):
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+
+    def numpy_ref(x):
+        # the same program on NumPy arrays, whose views share memory like eager tensors
+        x = x.copy()
+        if fn is _base_written_after_view_read:
+            y = x * 2
+            v = y[0]
+            s = v.sum()
+            y += 1
+            return [v * 3, s], x
+        if fn is _view_written_in_place:
+            y = x * 2
+            y[0] += 1
+            return [y], x
+        if fn is _index_assignment_of_a_python_number:
+            y = x * 2
+            y[1:] = 5.0
+            return [y.sum()], x
+        x[:, 0] *= 10
+        return [x.sum()], x
+
+    fast = em.jit(fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no eager fallback
+        for _ in range(3):
+            x = em.from_numpy(a.copy())
+            got = fast(x)
+            got = got if isinstance(got, tuple) else (got,)
+            want, x_after = numpy_ref(a)
+            for g, w in zip(got, want):
+                np.testing.assert_allclose(g.numpy(), w)
+            np.testing.assert_allclose(x.numpy(), x_after)
+    assert fast.retraces == 0

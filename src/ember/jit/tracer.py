@@ -68,6 +68,7 @@ class Tracer:
         self.graph = Graph()
         self.values: dict = {}       # id(tensor) -> Value
         self.by_array: dict = {}     # id(array) -> Value (aliases such as detach() share it)
+        self.seen: dict = {}         # id(tensor) -> its version counter when last bound
         self.origin: dict = {}       # id(tensor) -> Value it had when the trace first saw it
         self.keep: list = []         # keeps traced objects alive so their ids stay unique
         self.constants: set = set()  # ids of tensors made by creation functions in the trace
@@ -90,11 +91,14 @@ class Tracer:
     def bind(self, t: Tensor, v) -> None:
         self.values[id(t)] = v
         self.by_array[id(t._data)] = v
+        self.seen[id(t)] = t._version[0]
         self.keep.append(t)
 
     def value_of(self, t: Tensor):
         v = self.values.get(id(t))
         if v is not None:
+            if t._base is not None and self.seen[id(t)] != t._version[0]:
+                return self._rederive(t)
             return v
         v = self.by_array.get(id(t._data))
         if v is None:
@@ -159,6 +163,8 @@ class Tracer:
     def inplace(self, target: Tensor, result: Tensor) -> None:
         """``target`` now holds ``result``'s value (an in-place op); inputs and captures
         changed this way are written back after each call."""
+        if target._base is not None:
+            self._write_through(target, result)
         first = self.origin.get(id(target)) or self.value_of(target)
         new = self.value_of(result)
         if self.aborted is not None:
@@ -167,6 +173,41 @@ class Tracer:
         if first.kind in ("input", "capture"):
             self.graph.mutations = [(t, v) for t, v in self.graph.mutations if t is not first]
             self.graph.mutations.append((first, new))
+
+    def _write_through(self, view: Tensor, result: Tensor) -> None:
+        """An in-place change of a view changes the tensor owning its memory: give that
+        tensor the value with the view's region replaced (an ``index_put``)."""
+        from ..autograd.grad_mode import no_grad
+        from ..ops.indexing import _index_put
+        from ..ops.inplace import region, root_of
+        from ..ops.registry import apply
+        root, chain = root_of(view)
+        if id(root) not in self.values and id(root._data) not in self.by_array and \
+                id(root) not in self.existing:
+            return  # memory the graph never saw (not an input, capture or traced value)
+        with no_grad():
+            flat = apply(_index_put, (root.reshape(-1), result.reshape(-1)),
+                         {"key": (region(root, chain),)})
+            new = flat.reshape(root.shape)
+        self.inplace(root, new)
+
+    def _rederive(self, t: Tensor):
+        """A view whose memory changed since the trace last saw it (its base was written in
+        place): its value is the view op applied to the base's current value, as eager
+        reads it through shared memory."""
+        from ..autograd.grad_mode import no_grad
+        from ..ops.inplace import root_of
+        from ..ops.registry import apply
+        root, chain = root_of(t)
+        x = root
+        with no_grad():
+            for op, attrs in reversed(chain):
+                x = apply(op, (x,), attrs)
+        v = self.values.get(id(x)) or self.by_array.get(id(x._data))
+        if v is None:
+            return None
+        self.bind(t, v)
+        return v
 
     def note_module(self, module) -> None:
         """A Module ran in the trace: the graph holds for its current train/eval mode only."""

@@ -213,7 +213,14 @@ def index_put(input: Tensor, indices, values, accumulate: bool = False) -> Tenso
 def _as_value(values, like: Tensor) -> Tensor:
     if isinstance(values, Tensor):
         return values.to(like.dtype) if values._data.dtype != like._data.dtype else values
-    return Tensor._wrap(_dt.cast_array(values, like._data.dtype), like._dev)
+    return _constant(_dt.cast_array(values, like._data.dtype), like._dev)
+
+
+def _constant(arr, dev=None) -> Tensor:
+    """An array made from Python values (a graph constant under ember.jit)."""
+    from .creation import wrap_constant  # creation imports this module's functions
+    return wrap_constant(arr, dev) if dev is not None else wrap_constant(arr, Tensor._wrap(
+        arr)._dev)
 
 
 def setitem(x: Tensor, key, value) -> None:
@@ -274,7 +281,7 @@ def gather(input: Tensor, dim: int, index: Tensor) -> Tensor:
 
 
 def _idx_tensor(index, idx):
-    return index if isinstance(index, Tensor) else Tensor._wrap(idx)
+    return index if isinstance(index, Tensor) else _constant(idx)
 
 
 @register("scatter_add", saves=())
@@ -334,7 +341,7 @@ def _scatter_src(op, input, index, src, idx):
             src = _getitem_basic(src, key)
         return src
     npd = input._data.dtype
-    return Tensor._wrap(np.full(idx.shape, _dt.cast_array(src, npd), dtype=npd), input._dev)
+    return _constant(np.full(idx.shape, _dt.cast_array(src, npd), dtype=npd), input._dev)
 
 
 def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None):

@@ -143,20 +143,31 @@ def inplace(self: Tensor, compute, *, fast=None, op: str = "inplace", others=())
     return self
 
 
+def region(root: Tensor, chain) -> np.ndarray:
+    """The flat indices into ``root`` of the elements a view covers, in the view's order
+    (found by replaying the view ops ``chain`` on an index array)."""
+    idx = np.arange(root._data.size).reshape(root.shape)
+    for op, attrs in reversed(chain):
+        idx = op.forward(np, idx, **attrs) if attrs else op.forward(np, idx)
+    return np.asarray(idx).reshape(-1)
+
+
+def root_of(t: Tensor):
+    """The tensor owning ``t``'s memory, and the view ops (last first) leading to ``t``."""
+    return _root(t)
+
+
 def _rebase(root: Tensor, chain, view: Tensor) -> None:
     """After ``view`` changed in place, give ``root`` a node that writes the view's new value
     into the region it covers (found by replaying the view ops on an index array)."""
     from .indexing import _index_put
     from .registry import apply
-    idx = np.arange(root._data.size).reshape(root.shape)
-    for op, attrs in reversed(chain):
-        idx = op.forward(np, idx, **attrs) if attrs else op.forward(np, idx)
     old = _shallow(root)
     # a frozen alias of the view: a later in-place change of the view must not rewrite
     # this node's input
     new_view = _shallow(view)
     new_view._base = None
-    flat_key = (np.asarray(idx).reshape(-1),)
+    flat_key = (region(root, chain),)
     new = apply(_index_put, (old.reshape(-1), new_view.reshape(-1)), {"key": flat_key})
     new = new.reshape(root.shape)
     root._node = new._node
