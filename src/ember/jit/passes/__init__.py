@@ -4,9 +4,10 @@ from .dce import eliminate_dead_code
 from .fold import fold_constants
 from .fusion import fuse_elementwise
 from .memory import plan_memory
+from .simplify import simplify
 
 # plan_memory must run last: it records node indices (graph.inplace) for the code generator
-BASIC = (fold_constants, eliminate_common_subexpressions, eliminate_dead_code)
+BASIC = (fold_constants, simplify, eliminate_common_subexpressions, eliminate_dead_code)
 DEFAULT = BASIC + (plan_memory,)
 # with elementwise fusion: chains of elementwise nodes become one node each
 FUSED = BASIC + (fuse_elementwise, plan_memory)
@@ -19,4 +20,4 @@ def optimize(graph, passes=DEFAULT):
 
 
 __all__ = ["eliminate_dead_code", "eliminate_common_subexpressions", "fold_constants",
-           "fuse_elementwise", "plan_memory", "optimize", "DEFAULT", "BASIC", "FUSED"]
+           "fuse_elementwise", "plan_memory", "simplify", "optimize", "DEFAULT", "BASIC", "FUSED"]
