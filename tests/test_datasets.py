@@ -310,3 +310,27 @@ def test_compose_and_lambda():
     out = pipeline(np.full((2, 2), 255, np.uint8))
     np.testing.assert_array_equal(_np(out), np.full((1, 2, 2), 3.0, np.float32))
     assert "ToTensor" in repr(pipeline)
+
+
+def test_digits_as_mnist_layout_and_interpolation():
+    from ember.datasets import load_digits, load_digits_as_mnist
+    (xtr, ytr), (xte, yte) = load_digits_as_mnist()
+    (dtr, dytr), (dte, dyte) = load_digits()
+    assert xtr.shape == (1438, 28, 28) and xte.shape == (359, 28, 28)
+    assert xtr.dtype == np.uint8 and ytr.dtype == np.uint8
+    np.testing.assert_array_equal(ytr, dytr)
+    np.testing.assert_array_equal(yte, dyte)
+    assert xtr[:, :4].max() == 0 and xtr[:, 24:].max() == 0      # MNIST's empty border
+    # half-pixel bilinear 8 -> 20 written out for one image, pixel by pixel
+    img = dtr[5]
+    want = np.zeros((20, 20))
+    for r in range(20):
+        for c in range(20):
+            pr = min(max((r + 0.5) * 8 / 20 - 0.5, 0), 7)
+            pc = min(max((c + 0.5) * 8 / 20 - 0.5, 0), 7)
+            r0, c0 = int(pr), int(pc)
+            r1, c1 = min(r0 + 1, 7), min(c0 + 1, 7)
+            fr, fc = pr - r0, pc - c0
+            want[r, c] = ((1 - fr) * ((1 - fc) * img[r0, c0] + fc * img[r0, c1]) +
+                          fr * ((1 - fc) * img[r1, c0] + fc * img[r1, c1]))
+    np.testing.assert_allclose(xtr[5, 4:24, 4:24], np.rint(want * 255), atol=1)

@@ -68,6 +68,40 @@ def load_digits(*, scaled: bool = True) -> tuple:
             (x(a["x_test"]), a["y_test"].astype(np.int64)))
 
 
+def load_digits_as_mnist() -> tuple:
+    """The bundled digits in MNIST's layout, for scripts written against
+    ``keras.datasets.mnist.load_data()``: 28x28 uint8 images in 0..255, each 8x8 digit
+    enlarged by bilinear interpolation to 20x20 and centred with a 4-pixel border, as MNIST
+    centres its 20x20 digits. Returns ``((x_train, y_train), (x_test, y_test))`` with ``x``
+    of shape (N, 28, 28) and ``y`` uint8, like Keras.
+    """
+    (xtr, ytr), (xte, yte) = load_digits(scaled=True)
+
+    def mnist(x):
+        big = _bilinear(x, 20)
+        out = np.zeros((x.shape[0], 28, 28), np.uint8)
+        out[:, 4:24, 4:24] = np.clip(np.rint(big * 255), 0, 255).astype(np.uint8)
+        return out
+
+    return (mnist(xtr), ytr.astype(np.uint8)), (mnist(xte), yte.astype(np.uint8))
+
+
+def _bilinear(x: np.ndarray, size: int) -> np.ndarray:
+    """Resize (N, h, w) images to (N, size, size), pixel centres aligned (half-pixel
+    convention, edges clamped) — the same rule as PIL's and OpenCV's bilinear resize."""
+    def weights(n_in):
+        pos = (np.arange(size) + 0.5) * n_in / size - 0.5
+        pos = np.clip(pos, 0, n_in - 1)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, n_in - 1)
+        w = np.zeros((size, n_in), np.float32)
+        np.add.at(w, (np.arange(size), lo), 1 - (pos - lo))
+        np.add.at(w, (np.arange(size), hi), pos - lo)
+        return w
+    wr, wc = weights(x.shape[1]), weights(x.shape[2])
+    return np.einsum("ri,nij,cj->nrc", wr, x, wc)
+
+
 class Digits(Dataset):
     """The bundled 8x8 digits as a Dataset: ``ds[i]`` is ``(image, label)`` with the image a
     ``(1, 8, 8)`` float32 tensor in [0, 1] (ready for a model, no transform needed) and the
