@@ -21,7 +21,27 @@ def _small_gpt(lib):
     return model, opt, lambda: F.cross_entropy(model(x).reshape(-1, 32), y.reshape(-1))
 
 
-BUILDERS = {"mlp": workloads.mlp, "cnn": workloads.cnn, "gpt-small": _small_gpt}
+def _small_lstm(lib):
+    nn, F = lib.nn, lib.nn.functional
+
+    class Tagger(nn.Module):  # the lstm workload's model, smaller
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(20, 8)
+            self.rnn = nn.LSTM(8, 16, batch_first=True, num_layers=2, bidirectional=True)
+            self.head = nn.Linear(32, 20)
+
+        def forward(self, x):
+            return self.head(self.rnn(self.emb(x))[0])
+
+    model = Tagger()
+    opt = lib.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = lib.randint(0, 20, (3, 7)), lib.randint(0, 20, (3, 7))
+    return model, opt, lambda: F.cross_entropy(model(x).reshape(-1, 20), y.reshape(-1))
+
+
+BUILDERS = {"mlp": workloads.mlp, "cnn": workloads.cnn, "gpt-small": _small_gpt,
+            "lstm-small": _small_lstm}
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))
