@@ -318,3 +318,24 @@ def test_ember_reads_pytorch_safetensors(ckpt):
     for k, v in sd.items():
         assert out[k].dtype == getattr(ember, str(v.dtype).split(".")[1])
         np.testing.assert_array_equal(_np(out[k]).astype(np.float64), v.double().numpy())
+
+
+def test_a_header_length_that_looks_like_pickle_magic_still_loads(tmp_path):
+    # a 640-byte header is stored as 80 02 00 ...: the pickle protocol-2 magic
+    import json
+    import struct
+
+    import safetensors.numpy
+    name = "w"
+    for _ in range(5):
+        buf = safetensors.numpy.save({name: np.zeros(3, np.float32)})
+        header_size = struct.unpack("<Q", buf[:8])[0]
+        if header_size == 640:
+            break
+        name += "x" * (640 - header_size)
+    assert buf[:2] == b"\x80\x02"  # and without the fix: "is a pickle file"
+    assert json.loads(buf[8:8 + 640])[name]["shape"] == [3]
+    p = tmp_path / "w.safetensors"
+    p.write_bytes(buf)
+    loaded = ember.load(str(p))
+    np.testing.assert_array_equal(loaded[name].numpy(), np.zeros(3, np.float32))

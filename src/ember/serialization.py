@@ -346,7 +346,10 @@ def _check_header(buf: bytes, fname: str) -> dict:
         raise CheckpointError(f"ember.load: {fname} is a PyTorch zip/pickle checkpoint. ember "
                               f"never unpickles files (that can run code); convert it in "
                               f"PyTorch with safetensors.torch.save_file(state_dict, path)")
-    if buf[:1] == b"\x80" and buf[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+    # a safetensors header length can begin with the pickle magic bytes (640 = 80 02 ...):
+    # a file whose framing and JSON header are valid is safetensors whatever its first bytes
+    framed = size > 8 and int.from_bytes(buf[:8], "little") <= size - 8 and buf[8:9] == b"{"
+    if not framed and buf[:1] == b"\x80" and buf[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         raise CheckpointError(f"ember.load: {fname} is a pickle file; ember never unpickles "
                               f"files (that can run code)")
     if size < 8:

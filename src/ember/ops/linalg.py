@@ -8,8 +8,17 @@ from .promotion import operands, sum_to
 from .registry import apply, register
 
 
+def _low_precision(xp, fn, *arrays):
+    """bfloat16 products: accumulate in float32 and round the result back, as PyTorch does
+    (NumPy has no bfloat16 kernels: its matmul returns float32, its einsum refuses)."""
+    dt = arrays[0].dtype
+    return fn(*[a.astype(xp.float32) for a in arrays]).astype(dt)
+
+
 @register("matmul")
 def _matmul(xp, a, b):
+    if a.dtype.kind == "V":
+        return _low_precision(xp, xp.matmul, a, b)
     return xp.matmul(a, b)
 
 
@@ -172,6 +181,8 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
 @register("einsum")
 def _einsum(xp, *ops, spec, parsed=None):
     # ``parsed`` (the subscripts per operand) is read only by the backward rule
+    if ops[0].dtype.kind == "V":
+        return _low_precision(xp, lambda *a: xp.einsum(spec, *a, optimize=len(a) > 2), *ops)
     return xp.einsum(spec, *ops, optimize=len(ops) > 2)
 
 

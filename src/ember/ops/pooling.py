@@ -359,9 +359,17 @@ def _max_poolnd(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode
         out = out.squeeze(0)
     if not return_indices:
         return out
-    geo = _pool_geom(x.shape[2:], k, s, p, d, ceil_mode)
-    idx = Tensor._wrap(_flat_indices(x._dev.xp, arg, geo, p), x._dev)
+    idx = apply(_max_pool_indices, (Tensor._wrap(arg, x._dev),),
+                dict(attrs, spatial=tuple(x.shape[2:])))
     return out, (idx.squeeze(0) if unbatched else idx)
+
+
+# PyTorch's flat per-plane indices of each window's maximum, from max_pool's in-window
+# argmax: an op of its own so that graphs (ember.jit, export) compute them too
+@register("max_pool_indices")
+def _max_pool_indices(xp, arg, spatial, kernel, stride, padding, dilation, ceil_mode):
+    geo = _pool_geom(spatial, kernel, stride, padding, dilation, ceil_mode)
+    return _flat_indices(xp, arg, geo, padding)
 
 
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
@@ -495,8 +503,9 @@ def _adaptive_max_poolnd(op, nd, input, output_size, return_indices):
         out, arg = apply(_max_pool, (x,), {"kernel": k, "stride": k, "padding": zero,
                                            "dilation": one, "ceil_mode": False})
         if return_indices:
-            geo = _pool_geom(in_sp, k, k, zero, one, False)
-            idx = Tensor._wrap(_flat_indices(x._dev.xp, arg, geo, zero), x._dev)
+            idx = apply(_max_pool_indices, (Tensor._wrap(arg, x._dev),),
+                        {"spatial": in_sp, "kernel": k, "stride": k, "padding": zero,
+                         "dilation": one, "ceil_mode": False})
     else:
         out, idx = apply(_adaptive_max_pool, (x,), {"output_size": out_sp})
         idx = Tensor._wrap(idx, x._dev)
