@@ -44,7 +44,8 @@ _sort.def_backward(_take_backward)
 def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
     """Sorted values and their indices along ``dim`` (ties keep their order)."""
     if input.ndim == 0:
-        return values_indices(input.clone(), Tensor._wrap(np.zeros((), np.int64), input._dev))
+        from .creation import wrap_constant  # creation imports the op families
+        return values_indices(input.clone(), wrap_constant(np.zeros((), np.int64), input._dev))
     d = check_dim("sort", dim, input.ndim)
     vals, idx = apply(_sort, (input,), {"dim": d, "descending": descending})
     return values_indices(vals, Tensor._wrap(idx, input._dev))

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ...ops.attention import attention_probs
+from ...ops.creation import wrap_constant
 from ...ops.dropout import dropout
 from ...ops.linalg import matmul
 from ...ops.linear import linear
@@ -32,8 +33,10 @@ def _additive_mask(op: str, name: str, mask: Tensor, dtype, attend_if_true: bool
         raise TypeError(f"{op}: {name} must be a Tensor, got {type(mask).__name__}")
     a = mask._data
     if a.dtype == np.bool_:
-        blocked = ~a if attend_if_true else a
-        return Tensor._wrap(np.where(blocked, -np.inf, 0.0).astype(dtype), mask._dev)
+        # with ember ops, so a traced graph (jit, ONNX export) computes it from the mask
+        blocked = mask.logical_not() if attend_if_true else mask
+        zero = wrap_constant(np.zeros(a.shape, dtype), mask._dev)
+        return zero.masked_fill(blocked, float("-inf"))
     if a.dtype.kind != "f":
         raise TypeError(f"{op}: only bool and floating-point {name} are supported, got dtype "
                         f"{mask.dtype} (shape {_shape(mask)})")
@@ -192,7 +195,7 @@ def _mha(query, key, value, num_heads, in_proj_weight, in_proj_bias, bias_k, bia
         else:
             v = static.reshape(bsz, num_heads, -1, head_dim)
     if add_zero_attn:
-        zeros = Tensor._wrap(np.zeros((bsz, num_heads, 1, head_dim), k._data.dtype), k._dev)
+        zeros = wrap_constant(np.zeros((bsz, num_heads, 1, head_dim), k._data.dtype), k._dev)
         k = cat([k, zeros], 2)
         v = cat([v, zeros], 2)
         attn_mask = _pad_last(attn_mask)
@@ -223,7 +226,7 @@ def _pad_last(mask):
     """Append one attended (0) column to an additive mask (for bias_k / add_zero_attn)."""
     if mask is None:
         return None
-    z = Tensor._wrap(np.zeros(_shape(mask)[:-1] + (1,), mask._data.dtype), mask._dev)
+    z = wrap_constant(np.zeros(_shape(mask)[:-1] + (1,), mask._data.dtype), mask._dev)
     return cat([mask, z], -1)
 
 

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ...ops.creation import wrap_constant
 from ...ops.indexing import index_select
 from ...ops.shape import pad
 from ...tensor import Tensor
@@ -88,7 +89,7 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
             if mode == "nearest-exact":
                 dst = dst + np.float32(0.5)
             src = np.minimum(np.floor(dst * _scale(i, o, s, False)).astype(np.int64), i - 1)
-            out = index_select(out, d, Tensor._wrap(src, input._dev))
+            out = index_select(out, d, wrap_constant(src, input._dev))
     return out
 
 
@@ -107,10 +108,10 @@ def _linear_along(x: Tensor, d: int, in_size: int, out_size: int, scale_factor,
     w1 = src - i0
     shape = [1] * x.ndim
     shape[d] = out_size
-    w0 = Tensor._wrap((1 - w1).reshape(shape).astype(x._data.dtype), x._dev)
-    w1 = Tensor._wrap(w1.reshape(shape).astype(x._data.dtype), x._dev)
-    return index_select(x, d, Tensor._wrap(i0, x._dev)) * w0 + \
-        index_select(x, d, Tensor._wrap(i1, x._dev)) * w1
+    w0 = wrap_constant((1 - w1).reshape(shape).astype(x._data.dtype), x._dev)
+    w1 = wrap_constant(w1.reshape(shape).astype(x._data.dtype), x._dev)
+    return index_select(x, d, wrap_constant(i0, x._dev)) * w0 + \
+        index_select(x, d, wrap_constant(i1, x._dev)) * w1
 
 
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
