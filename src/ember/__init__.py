@@ -102,3 +102,15 @@ def is_tensor(obj) -> bool:
 
 def numel(input: Tensor) -> int:
     return input.numel()
+
+
+# The high-level faces and deployment load on first use (``ember.keras``, ``ember.onnx``...),
+# so ``import ember`` stays quick for scripts that only need tensors.
+_LAZY = ("keras", "learner", "train", "onnx", "quantize", "runtime")
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'ember' has no attribute '{name}'")

@@ -10,10 +10,19 @@ import numpy as np
 
 from .base import Backend, register
 
-try:  # SciPy's erf is exact and vectorised; fall back to math.erf element by element.
-    from scipy.special import erf as _scipy_erf
-except ImportError:  # pragma: no cover - depends on the environment
-    _scipy_erf = None
+_SCIPY_ERF: list = []  # [erf or None] once looked up
+
+
+def _scipy_erf():
+    """SciPy's erf (exact and vectorised) when installed, else None — imported on first use
+    (scipy.special costs ~130 ms at import: the NumPy-only runtime's cold start)."""
+    if not _SCIPY_ERF:
+        try:
+            from scipy.special import erf
+        except ImportError:  # pragma: no cover - depends on the environment
+            erf = None
+        _SCIPY_ERF.append(erf)
+    return _SCIPY_ERF[0]
 
 _erf_scalar = np.frompyfunc(math.erf, 1, 1)
 
@@ -51,8 +60,9 @@ class NumpyBackend(Backend):
         return a
 
     def erf(self, a):
-        if _scipy_erf is not None:
-            return _scipy_erf(a).astype(a.dtype, copy=False)
+        erf = _scipy_erf()
+        if erf is not None:
+            return erf(a).astype(a.dtype, copy=False)
         return _erf_scalar(a).astype(a.dtype)
 
     def scatter_add(self, target, index, src, axis):

@@ -13,8 +13,6 @@ import hashlib
 import os
 import struct
 import tempfile
-import urllib.error
-import urllib.request
 from typing import Callable
 
 import numpy as np
@@ -153,7 +151,7 @@ class MNIST(Dataset):
                 url = mirror + filename
                 try:
                     data = _fetch(url)
-                except (urllib.error.URLError, OSError, ValueError) as e:
+                except (OSError, ValueError) as e:  # urllib's URLError is an OSError
                     errors.append(f"{url}: {getattr(e, 'reason', e)}")
                     continue
                 got = hashlib.md5(data, usedforsecurity=False).hexdigest()
@@ -217,6 +215,7 @@ class FashionMNIST(MNIST):
 
 
 def _fetch(url: str) -> bytes:
+    import urllib.request  # only when downloading (ssl adds to every import of ember)
     req = urllib.request.Request(url, headers={"User-Agent": "ember"})
     with urllib.request.urlopen(req, timeout=30) as r:
         return r.read()

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from ..errors import check_dim, check_dims
+from .. import _state
 from ..tensor import Tensor
 from .registry import apply, register
 
@@ -67,7 +68,7 @@ def reshape(input: Tensor, *shape) -> Tensor:
 def _alias(x: Tensor) -> Tensor:
     """The same tensor under a new name: a no-op view (t() of a vector, squeeze without
     size-1 dims) must still carry the graph, or gradients would stop here."""
-    if x.requires_grad:
+    if x.requires_grad or _state.tracer is not None:  # a graph must see it too
         return apply(_reshape, (x,), {"shape": x._data.shape})
     t = Tensor._wrap(x._data, x._dev)
     t._version = x._version
