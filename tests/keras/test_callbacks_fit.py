@@ -234,3 +234,15 @@ def test_fit_killed_mid_epoch_resumes_to_the_uninterrupted_weights(
     for got, want in zip(weights, uninterrupted):
         np.testing.assert_array_equal(got, want)  # bit for bit
     assert not backup.exists()
+
+
+def test_a_lambda_callback_alone_gets_the_batch_logs():
+    import numpy as np
+    from ember import keras
+    seen = []
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((8, 3), np.float32), np.zeros((8, 1), np.float32)
+    cb = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(logs))
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[cb])
+    assert len(seen) == 2 and all("loss" in logs for logs in seen)

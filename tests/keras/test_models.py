@@ -447,3 +447,18 @@ def test_weights_copied_from_real_keras_give_keras_predictions(real_keras):
     xb = rng.standard_normal((5, 4)).astype(np.float32)
     want = np.asarray(km.predict([xa, xb], verbose=0))
     np.testing.assert_allclose(_np(em([xa, xb], training=False)), want, rtol=1e-4, atol=1e-5)
+
+
+def test_feature_extractor_from_a_layer_output():
+    import numpy as np
+    from ember import keras
+    inp = keras.Input((4,))
+    h = keras.layers.Dense(3, activation="relu", name="hidden")(inp)
+    out = keras.layers.Dense(2, name="head")(h)
+    model = keras.Model(inp, out)
+    features = keras.Model(model.input, model.get_layer("hidden").output)
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    w, b = model.get_layer("hidden").get_weights()
+    np.testing.assert_allclose(features.predict(x, verbose=0), np.maximum(x @ w + b, 0),
+                               rtol=1e-5, atol=1e-6)
+    assert model.get_layer("head").input is h

@@ -531,3 +531,21 @@ def test_backup_and_restore_resumes_a_crashed_fit_exactly(tmp_path, jit):
     for a, b in zip(_weights(got), _weights(want)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert got.optimizer.iterations == want.optimizer.iterations == 15
+
+
+def test_weight_constraints_are_applied_after_every_step():
+    from ember import keras
+    seen = []
+
+    def non_neg(w):  # a Keras constraint is any callable weight -> weight
+        return w.clamp(min=0.0)
+
+    model = keras.Sequential([keras.Input((3,)),
+                              keras.layers.Dense(4, kernel_constraint=non_neg)])
+    model.compile(optimizer=keras.optimizers.SGD(1.0), loss="mse")
+    x = np.random.default_rng(0).standard_normal((16, 3)).astype(np.float32)
+    y = -10 * np.ones((16, 4), np.float32)      # pulls the kernel negative
+    cb = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda b, logs: seen.append(model.layers[0].get_weights()[0].min()))
+    model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[cb])
+    assert len(seen) == 8 and min(seen) >= 0.0

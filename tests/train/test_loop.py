@@ -455,3 +455,25 @@ def test_bad_arguments_are_named():
         GradientClip()
     with pytest.raises(ValueError, match="GradientAccumulation"):
         GradientAccumulation(0)
+
+
+def test_run_valid_false_skips_validation_batches_but_not_epoch_events():
+    x, y = _data()
+    calls = []
+
+    class TrainOnly(Callback):
+        run_valid = False
+
+        def after_batch(self):
+            calls.append(("batch", self.training))
+
+        def after_epoch(self):
+            calls.append(("epoch", None))
+
+    model = _model()
+    e = Engine(model, F.cross_entropy, em.optim.SGD(model.parameters(), lr=0.1),
+               _batches(x, y, 20), _batches(x, y, 20), cbs=[TrainOnly()], verbose=0)
+    e.fit(2)
+    assert calls == [("batch", True)] * 2 + [("epoch", None)] + [("batch", True)] * 2 + \
+        [("epoch", None)]
+    assert TrainOnly().name == "train_only"

@@ -543,11 +543,12 @@ class _CompileMetrics(Metric):
 
 def _overrides(cbs, *hooks: str) -> bool:
     """Whether any callback of ``cbs`` overrides one of ``hooks`` (else its logs are unused)."""
-    from .callbacks import Callback as KerasCallback
+    from .callbacks.callback import is_default
     for cb in cbs:
         for h in hooks:
-            impl = getattr(type(cb), h, None)
-            if impl is not None and impl is not getattr(KerasCallback, h, None):
+            # per instance: a LambdaCallback sets its hooks as instance attributes
+            impl = getattr(cb, h, None)
+            if impl is not None and not is_default(impl):
                 return True
     return False
 
@@ -567,6 +568,8 @@ class _KerasHooks(_EngineCallback):
             ("predict_begin", ("on_predict_batch_begin",)),
             ("predict_end", ("on_predict_batch_end",)))}
         self._last_logs: dict = {}
+        self._constrained = callable(getattr(model, "apply_constraints", None)) and any(
+            getattr(w, "constraint", None) is not None for w in model.parameters())
 
     # fit
     def before_fit(self) -> None:
@@ -605,6 +608,8 @@ class _KerasHooks(_EngineCallback):
 
     def after_batch(self) -> None:
         e, m = self.engine, self.model_
+        if self._constrained and e.training and e.phase != "predict":
+            m.apply_constraints()  # Keras projects constrained weights after every step
         last = e.n_iter is not None and e.iter + 1 >= e.n_iter
         if (e.iter + 1) % self.spe and not last:
             return

@@ -98,8 +98,8 @@ class Callback:
         n = type(self).__name__
         if n.endswith("Callback") and n != "Callback":
             n = n[: -len("Callback")]
-        return "".join("_" + c.lower() if c.isupper() and i else c.lower()
-                       for i, c in enumerate(n))
+        from .metrics import _snake  # LRFinder -> lr_finder, as fastai names it
+        return _snake(n)
 
     @name.setter
     def name(self, value: str) -> None:

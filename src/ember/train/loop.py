@@ -42,7 +42,10 @@ from .recorder import Recorder
 __all__ = ["Engine", "to_tensors", "detach", "map_structure"]
 
 _ndarray = np.ndarray
-_FIT_EVENTS = frozenset(("before_fit", "after_fit", "after_cancel_fit"))
+# the events of one batch: the only ones a callback's run_train / run_valid switch off
+_BATCH_EVENTS = frozenset((
+    "before_batch", "after_pred", "after_loss", "before_backward", "after_cancel_backward",
+    "after_backward", "before_step", "after_step", "after_cancel_batch", "after_batch"))
 # with jit_compile="auto", batches of more shapes than this run eagerly (a trace per shape)
 _MAX_SIGNATURES = 4
 
@@ -230,7 +233,7 @@ class Engine:
         hs = self._handlers.get(event)
         if not hs:
             return
-        if event in _FIT_EVENTS:
+        if event not in _BATCH_EVENTS:  # as fastai: run_train/run_valid gate batch events only
             for _, f in hs:
                 f()
             return

@@ -108,7 +108,10 @@ class BackupAndRestore(Callback):
         if optimizer is not None and state.get("optimizer") is not None:
             optimizer.load_state_dict(state["optimizer"])
         if optimizer is not None and state.get("learning_rate") is not None:
-            optimizer.learning_rate = float(state["learning_rate"])
+            try:
+                optimizer.learning_rate = float(state["learning_rate"])
+            except TypeError:
+                pass  # a schedule: its rate follows from the restored iteration count
         set_rng_state(state["rng"])
         if state.get("fit_seed") is not None:
             model._fit_seed = int(state["fit_seed"])

@@ -483,6 +483,33 @@ class Layer(Module):
         finally:
             _state.grad_enabled = prev
 
+    @property
+    def input(self):
+        """The symbolic input of this layer's one call in a functional graph (Keras's
+        ``layer.input``, for feature-extraction models)."""
+        return self._only_node("input").output_structure_in()
+
+    @property
+    def output(self):
+        """The symbolic output of this layer's one call in a functional graph:
+        ``keras.Model(m.input, m.get_layer("conv").output)`` builds a feature extractor."""
+        return self._only_node("output").output_structure
+
+    def _only_node(self, what: str):
+        nodes = self.__dict__.get("_inbound_nodes", [])
+        if len(nodes) != 1:
+            raise AttributeError(
+                f"Layer {self.name!r}: `{what}` is defined only for a layer called exactly once "
+                f"on symbolic inputs (it has {len(nodes)} calls); use "
+                f"`get_{what}_at(node_index)`")
+        return nodes[0]
+
+    def get_input_at(self, node_index: int):
+        return self.__dict__.get("_inbound_nodes", [])[node_index].output_structure_in()
+
+    def get_output_at(self, node_index: int):
+        return self.__dict__.get("_inbound_nodes", [])[node_index].output_structure
+
     def count_params(self) -> int:
         """The number of scalars in all weights (the layer must be built)."""
         if not self.built:

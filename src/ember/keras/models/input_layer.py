@@ -157,6 +157,11 @@ class Node:
     def output_tensors(self) -> list:
         return self.outputs
 
+    def output_structure_in(self):
+        """The call's symbolic inputs: one KerasTensor, or the list of them."""
+        return self.input_tensors[0] if len(self.input_tensors) == 1 else list(
+            self.input_tensors)
+
     @property
     def parent_nodes(self) -> list:
         """The nodes whose outputs this node reads."""

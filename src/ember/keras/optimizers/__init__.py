@@ -170,6 +170,11 @@ class Optimizer(_TorchOptimizer):
             import warnings
             warnings.warn("Argument `decay` is no longer supported and will be ignored.",
                           stacklevel=2)
+        # keys Keras 3 writes into every optimizer config: accepted at their "off" values
+        # (a .keras file saved by Keras re-compiles); ember has no EMA or loss scaling
+        for key, off in _KERAS_CONFIG_DEFAULTS.items():
+            if key in kwargs and kwargs[key] in off:
+                kwargs.pop(key)
         if kwargs:
             raise ValueError(f"{type(self).__name__}: argument(s) not recognized: {kwargs}")
         if sum(a is not None for a in (clipnorm, clipvalue, global_clipnorm)) > 1:
@@ -411,6 +416,11 @@ class Optimizer(_TorchOptimizer):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name} learning_rate={self._lr}>"
+
+
+_KERAS_CONFIG_DEFAULTS = {"use_ema": (False,), "ema_momentum": (0.99,),
+                          "ema_overwrite_frequency": (None,), "loss_scale_factor": (None,),
+                          "gradient_accumulation_steps": (None, 1)}
 
 
 def _snake(name: str) -> str:
