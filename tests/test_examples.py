@@ -35,4 +35,16 @@ def test_cli_demo_runs(argv, tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "second derivative of x^3 at 2 = 12.0" in out
     assert "test accuracy" in out
-    assert (tmp_path / "ember-demo-digits.safetensors").exists()
+    assert (tmp_path / "ember-demo-digits.keras").exists()
+    if "exported ember-demo-digits.onnx" in out:  # with the onnx extra installed
+        assert (tmp_path / "ember-demo-digits.onnx").exists()
+
+
+def test_keras_mnist_convnet_reaches_95_percent(capsys, monkeypatch):
+    import runpy
+    import sys
+    monkeypatch.setattr(sys, "argv", ["keras_mnist_convnet.py", "--epochs", "4"])
+    runpy.run_path(str(EXAMPLES / "keras_mnist_convnet.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    acc = float(out.split("Test accuracy:")[1].split()[0])
+    assert acc >= 0.95

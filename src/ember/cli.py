@@ -54,44 +54,81 @@ def demo(args) -> int:
 
 
 def _train_digits(em, epochs: int) -> None:
-    """A small CNN on the handwritten digits bundled with ember, PyTorch style."""
-    import ember.nn as nn
-    import ember.nn.functional as F
-    from ember.datasets import Digits
-    from ember.utils.data import DataLoader
+    """A small convnet on the handwritten digits bundled with ember, Keras style: progress
+    bar and per-epoch metrics, test accuracy, learning curves, a saved model, and (with the
+    onnx extra) an ONNX export checked by ember's NumPy-only runtime."""
+    import numpy as np
 
-    print(f"\ntraining a CNN on real handwritten digits (8x8, {len(Digits(True))} train / "
-          f"{len(Digits(False))} test images)")
-    em.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
-                          nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Flatten(), nn.Dropout(0.25), nn.Linear(64 * 4 * 4, 128), nn.ReLU(),
-                          nn.Linear(128, 10))
-    print(f"model: {sum(p.numel() for p in model.parameters()):,} parameters")
-    opt = em.optim.Adam(model.parameters(), lr=2e-3)
-    sched = em.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
-    train = DataLoader(Digits(train=True), batch_size=64, shuffle=True)
-    test = DataLoader(Digits(train=False), batch_size=512)
+    from ember import keras
+    from ember.datasets import load_digits
+    from ember.keras import layers
+
+    (x_train, y_train), (x_test, y_test) = load_digits()
+    x_train, x_test = x_train[..., None], x_test[..., None]      # channels last, as Keras
+    print(f"\ntraining a convnet on real handwritten digits (8x8 pixels, {len(x_train)} train "
+          f"/ {len(x_test)} test images) with ember.keras")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input(shape=(8, 8, 1)),
+        layers.Conv2D(32, 3, padding="same", activation="relu"),
+        layers.Conv2D(64, 3, padding="same", activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Flatten(),
+        layers.Dropout(0.25),
+        layers.Dense(128, activation="relu"),
+        layers.Dense(10, activation="softmax"),
+    ], name="digits_convnet")
+    model.summary()
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
     t0 = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        model.train()
-        total, n = 0.0, 0
-        for x, y in train:
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(y)
-            n += len(y)
-        sched.step()
-        model.eval()
-        with em.no_grad():
-            correct = sum((model(x).argmax(1) == y).sum().item() for x, y in test)
-        print(f"  epoch {epoch:2d}  train loss {total / n:.4f}  test accuracy "
-              f"{100 * correct / len(test.dataset):.1f}%  ({time.perf_counter() - t0:.1f} s)")
-    path = "ember-demo-digits.safetensors"
-    em.save(model.state_dict(), path)
-    print(f"saved the weights to {path} (safetensors; loads into the same PyTorch model)")
+    history = model.fit(x_train, y_train, batch_size=64, epochs=epochs, validation_split=0.1,
+                        callbacks=[keras.callbacks.ReduceLROnPlateau(patience=2)])
+    loss, acc = model.evaluate(x_test, y_test, verbose=0)
+    print(f"test accuracy {100 * acc:.1f}%  (test loss {loss:.4f}; trained in "
+          f"{time.perf_counter() - t0:.1f} s)")
+    path = "ember-demo-digits.keras"
+    model.save(path)
+    print(f"saved the model to {path} (JSON config + safetensors weights, no pickle)")
+    _plot_curves(history.history, "ember-demo-curves.png")
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        print("ONNX export skipped: pip install 'ember[onnx]' to export the model")
+        return
+    from ember import runtime
+    em.onnx.export(model, em.from_numpy(x_test[:1]), "ember-demo-digits.onnx",
+                   input_names=["image"], output_names=["probs"],
+                   dynamic_axes={"image": {0: "batch"}, "probs": {0: "batch"}})
+    session = runtime.load("ember-demo-digits.onnx")
+    (probs,) = session.run(None, {"image": x_test})
+    same = float(np.abs(probs - model.predict(x_test, verbose=0)).max())
+    print(f"exported ember-demo-digits.onnx; ember.runtime (NumPy only) reproduces the "
+          f"predictions of all {len(x_test)} test images (max difference {same:.1e}), "
+          f"accuracy {100 * (probs.argmax(1) == y_test).mean():.1f}%")
+
+
+def _plot_curves(history: dict, path: str) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        print("learning-curve plot skipped: pip install 'ember[plot]' to draw it")
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        epochs = range(1, len(history[key]) + 1)
+        ax.plot(epochs, history[key], marker="o", label="train")
+        if "val_" + key in history:
+            ax.plot(epochs, history["val_" + key], marker="o", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"saved the learning curves to {path}")
 
 
 # ----- deployment: export, inspect, quantize, summary --------------------------------------

@@ -7,8 +7,10 @@ import re
 import numpy as np
 import pytest
 
+from oracles import keras_or_skip  # noqa: E402
+
 os.environ.setdefault("KERAS_BACKEND", "torch")
-keras = pytest.importorskip("keras")
+keras = keras_or_skip()
 if keras.backend.backend() != "torch":  # another backend was chosen before this test ran
     pytest.skip("the Keras oracle runs on the torch backend", allow_module_level=True)
 

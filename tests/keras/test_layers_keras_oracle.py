@@ -6,8 +6,10 @@ import os
 import numpy as np
 import pytest
 
+from oracles import keras_or_skip  # noqa: E402
+
 os.environ.setdefault("KERAS_BACKEND", "torch")
-keras = pytest.importorskip("keras")
+keras = keras_or_skip()
 
 from ember.keras import layers as L  # noqa: E402
 

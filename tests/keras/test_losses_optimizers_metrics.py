@@ -17,6 +17,7 @@ from ember.keras.optimizers import schedules as S
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from finite_differences import numeric_grads  # noqa: E402
+from oracles import keras_or_skip  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -328,7 +329,7 @@ def test_metric_lookup_by_keras_names():
 @pytest.fixture(scope="module")
 def keras():
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras")
+    return keras_or_skip()
 
 
 @pytest.mark.parametrize("i", range(len(LOSS_CASES)))

@@ -12,6 +12,7 @@ from ember import keras
 from ember.keras import layers
 from ember.keras.models import clone_model, model_from_json
 from ember.keras.models.input_layer import KerasTensor
+from oracles import keras_or_skip  # noqa: E402
 
 
 def _np(t):
@@ -422,7 +423,7 @@ def test_clone_model_has_new_weights_and_shares_clones():
 @pytest.fixture(scope="module")
 def real_keras():
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras")
+    return keras_or_skip()
 
 
 def test_weights_copied_from_real_keras_give_keras_predictions(real_keras):

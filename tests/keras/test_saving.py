@@ -12,6 +12,7 @@ from ember import keras
 from ember.keras import layers
 from ember.keras import saving
 from ember.keras.models import load_model
+from oracles import keras_or_skip  # noqa: E402
 
 
 # real Keras (the oracle) warns about its own NumPy conversions
@@ -332,7 +333,7 @@ def test_reading_keras_hdf5_needs_h5py(tmp_path, monkeypatch):
 def real_keras():
     pytest.importorskip("h5py")
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras")
+    return keras_or_skip()
 
 
 def test_load_real_keras_hdf5_weights(tmp_path, real_keras):

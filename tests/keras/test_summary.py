@@ -16,6 +16,7 @@ import pytest
 from ember import keras
 from ember.keras import layers
 from ember.keras.models.summary import readable_memory_size
+from oracles import keras_or_skip  # noqa: E402
 
 
 # real Keras (the oracle) warns about its own NumPy conversions
@@ -187,7 +188,7 @@ def test_printing_without_print_fn(capsys):
 @pytest.fixture(scope="module")
 def real_keras():
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras")
+    return keras_or_skip()
 
 
 def _convnet(lib):

@@ -14,6 +14,7 @@ from ember.keras import optimizers as O
 from ember.keras.callbacks import Callback
 from ember.keras.trainer import Trainer
 from ember.utils.data import DataLoader, TensorDataset
+from oracles import keras_or_skip  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -445,7 +446,7 @@ def test_errors_name_the_problem():
 @pytest.fixture(scope="module")
 def keras():
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras")
+    return keras_or_skip()
 
 
 class MLP(Trainer, nn.Module):

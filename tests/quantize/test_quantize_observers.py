@@ -58,7 +58,7 @@ def test_percentile_observer_matches_numpy_percentile():
     obs(em.tensor(x[10000:] * 1.5))  # the range grows: old counts move to the new bins
     allx = np.concatenate([x[:10000], x[10000:] * 1.5])
     lo, hi = obs._range()
-    width = (allx.max() - allx.min()) / 2048
+    width = float(allx.max() - allx.min()) / 2048
     assert lo == pytest.approx(np.percentile(allx, 1.0), abs=3 * width)
     assert hi == pytest.approx(np.percentile(allx, 99.0), abs=3 * width)
 

@@ -7,6 +7,7 @@ import pytest
 
 import ember as em
 from ember.train import metrics as M
+from oracles import keras_or_skip  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # keras/torch internals
 
@@ -155,7 +156,7 @@ def test_bad_shapes_name_the_metric():
 @pytest.fixture(scope="module")
 def keras():
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras")
+    return keras_or_skip()
 
 
 KERAS_CASES = [  # (keras class name, kwargs, y_true, y_pred, sample_weight)
