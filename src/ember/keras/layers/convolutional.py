@@ -15,7 +15,7 @@ from .. import activations as _activations
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
 from .layer import Layer, _data_format, _get_constraint, _ntuple, _padding, _ser_constraint
-from .layer import _ser_init, _ser_reg
+from .layer import _dense_config, _ser_init, _ser_reg
 
 __all__ = ["Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose",
            "Conv3DTranspose", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",
@@ -236,16 +236,7 @@ class _Conv(_ConvBase):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.filters, **self._common_config(),
-                "groups": self.groups,
-                "activation": _activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": _ser_init(self.kernel_initializer),
-                "bias_initializer": _ser_init(self.bias_initializer),
-                "kernel_regularizer": _ser_reg(self.kernel_regularizer),
-                "bias_regularizer": _ser_reg(self.bias_regularizer),
-                "activity_regularizer": _ser_reg(self.activity_regularizer),
-                "kernel_constraint": _ser_constraint(self.kernel_constraint),
-                "bias_constraint": _ser_constraint(self.bias_constraint)}
+                "groups": self.groups, **_dense_config(self, activity=True)}
 
 
 class Conv1D(_Conv):
@@ -333,16 +324,7 @@ class _ConvTranspose(_ConvBase):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.filters, **self._common_config(),
-                "output_padding": self.output_padding,
-                "activation": _activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": _ser_init(self.kernel_initializer),
-                "bias_initializer": _ser_init(self.bias_initializer),
-                "kernel_regularizer": _ser_reg(self.kernel_regularizer),
-                "bias_regularizer": _ser_reg(self.bias_regularizer),
-                "activity_regularizer": _ser_reg(self.activity_regularizer),
-                "kernel_constraint": _ser_constraint(self.kernel_constraint),
-                "bias_constraint": _ser_constraint(self.bias_constraint)}
+                "output_padding": self.output_padding, **_dense_config(self, activity=True)}
 
 
 class Conv1DTranspose(_ConvTranspose):

@@ -14,8 +14,8 @@ from ...tensor import Tensor
 from .. import activations as _activations
 from .. import initializers as _initializers
 from .. import regularizers as _regularizers
-from .layer import Layer, _check_rank, _data_format, _get_constraint, _ser_constraint
-from .layer import _ser_init, _ser_reg
+from .layer import Layer, _check_rank, _data_format, _get_constraint
+from .layer import _dense_config
 
 __all__ = ["Dense", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Dropout", "Flatten",
            "Reshape", "Permute", "RepeatVector", "Identity", "Lambda"]
@@ -76,15 +76,7 @@ class Dense(Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "units": self.units,
-                "activation": _activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": _ser_init(self.kernel_initializer),
-                "bias_initializer": _ser_init(self.bias_initializer),
-                "kernel_regularizer": _ser_reg(self.kernel_regularizer),
-                "bias_regularizer": _ser_reg(self.bias_regularizer),
-                "kernel_constraint": _ser_constraint(self.kernel_constraint),
-                "bias_constraint": _ser_constraint(self.bias_constraint)}
+        return {**super().get_config(), "units": self.units, **_dense_config(self)}
 
 
 class Activation(Layer):

@@ -877,6 +877,23 @@ def _tuple_shape(s):
 # shared by the layer families: argument normalisation and config (de)serialisation
 
 
+def _dense_config(layer, activity: bool = False) -> dict:
+    """The config entries of a layer with an activation, a kernel and an optional bias
+    (Dense, the convolutions), in Keras's key order."""
+    from .. import activations as _activations
+    cfg = {"activation": _activations.serialize(layer.activation),
+           "use_bias": layer.use_bias,
+           "kernel_initializer": _ser_init(layer.kernel_initializer),
+           "bias_initializer": _ser_init(layer.bias_initializer),
+           "kernel_regularizer": _ser_reg(layer.kernel_regularizer),
+           "bias_regularizer": _ser_reg(layer.bias_regularizer)}
+    if activity:
+        cfg["activity_regularizer"] = _ser_reg(layer.activity_regularizer)
+    cfg["kernel_constraint"] = _ser_constraint(layer.kernel_constraint)
+    cfg["bias_constraint"] = _ser_constraint(layer.bias_constraint)
+    return cfg
+
+
 def _ser_init(init):
     return _initializers.serialize(init)
 
