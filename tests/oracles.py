@@ -11,5 +11,5 @@ def keras_or_skip():
     os.environ.setdefault("KERAS_BACKEND", "torch")
     keras = pytest.importorskip("keras")
     if getattr(keras, "__file__", None) is None or not hasattr(keras, "layers"):
-        pytest.skip("keras is not installed")
+        pytest.skip("keras is not installed", allow_module_level=True)
     return keras
