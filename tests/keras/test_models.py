@@ -463,3 +463,28 @@ def test_feature_extractor_from_a_layer_output():
     np.testing.assert_allclose(features.predict(x, verbose=0), np.maximum(x @ w + b, 0),
                                rtol=1e-5, atol=1e-6)
     assert model.get_layer("head").input is h
+
+
+def test_nn_modules_inside_a_subclassed_model_are_trained():
+    import numpy as np
+    import ember.nn as nn
+    from ember import keras
+
+    class Mixed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 8)               # PyTorch-style layer
+            self.head = keras.layers.Dense(2)       # Keras layer
+
+        def call(self, x):
+            return self.head(self.fc(x).relu())
+
+    model = Mixed()
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).standard_normal((16, 4)).astype(np.float32)
+    y = np.ones((16, 2), np.float32)
+    model(x[:1])
+    before = model.fc.weight.detach().numpy().copy()
+    assert len(model.trainable_weights) == 4 and model.count_params() == 4 * 8 + 8 + 8 * 2 + 2
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert not np.allclose(model.fc.weight.detach().numpy(), before)

@@ -337,9 +337,10 @@ def save_model(model, filepath, overwrite: bool = True, zipped=None, **kwargs) -
     if path.endswith((".h5", ".hdf5")):
         raise ValueError(f"save_model: {path!r}: ember does not write Keras's legacy HDF5 model "
                          f"format; use a '.keras' file (model.save('model.keras'))")
-    if not path.endswith(".keras"):
+    if not path.endswith((".keras", ".ember")):  # ".ember": the same zip, ember's name for it
         raise ValueError(f"Invalid filepath extension for saving. Please add a `.keras` "
-                         f"extension for the native Keras format. Received: filepath={path}")
+                         f"extension for the native Keras format (or `.ember`). Received: "
+                         f"filepath={path}")
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"save_model: {path} exists and overwrite=False")
     config = serialize_keras_object(model)

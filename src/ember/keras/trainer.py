@@ -642,11 +642,23 @@ class _KerasHooks(_EngineCallback):
         self.cbs.on_epoch_end(self.engine.epoch, logs)
         if getattr(self.engine.train_data, "ran_out", False):
             self.model_.stop_training = True  # an epoch without data: nothing left to train
-        if self.model_.stop_training:
-            raise CancelFitException()
 
     def after_fit(self) -> None:
         self.cbs.on_train_end(self._last_logs)
+
+
+class _StopTraining(_EngineCallback):
+    """Ends ``fit`` after an epoch once ``model.stop_training`` is set — after the progress
+    bar (order 80) has printed that epoch, as Keras prints it before stopping."""
+
+    order = 90
+
+    def __init__(self, model) -> None:
+        self.model_ = model
+
+    def after_epoch(self) -> None:
+        if self.model_.stop_training:
+            raise CancelFitException()
 
 
 # ----- the Trainer mixin -------------------------------------------------------------------------
@@ -1037,7 +1049,8 @@ class Trainer:
             steps = None
         cbs = self._callbacks(callbacks, verbose, add_history=True, epochs=epochs, steps=steps)
         hooks = _KerasHooks(cbs, self, self.steps_per_execution)
-        engine = self._engine(train, valid, [hooks], verbose, validation_freq)
+        engine = self._engine(train, valid, [hooks, _StopTraining(self)], verbose,
+                              validation_freq)
         try:
             engine.fit(epochs, start_epoch=initial_epoch)
         finally:

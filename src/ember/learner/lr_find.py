@@ -116,9 +116,7 @@ class LRFinder(ParamScheduler):
 
     name = "lr_finder"
     order = 60
-    # the engine gates every event (not only batch events) by run_train/run_valid, so
-    # before_validate only reaches a callback with run_valid; batch events check training
-    run_valid = True
+    run_valid = False  # lr_find never validates (before_validate cancels it)
 
     def __init__(self, start_lr=1e-7, end_lr=10, num_it: int = 100,
                  stop_div: bool = True) -> None:

@@ -490,14 +490,16 @@ class Engine:
         concatenated along the first axis, in the model's output structure."""
         outs: list = []
         collect = _Collect(outs)
-        loss_func, self.loss_func = self.loss_func, None
+        # no targets: neither the loss nor the metrics are computed (or shown)
+        (loss_func, metrics), (self.loss_func, self.metrics) = (self.loss_func, self.metrics), \
+            (None, [])
         with self.added_cbs([collect, *(cbs or [])]):
             self.phase, self.logs, self.epoch = "predict", {}, 0
             try:
                 self._do_epoch_validate(data)
             finally:
                 self.phase = None
-                self.loss_func = loss_func
+                self.loss_func, self.metrics = loss_func, metrics
         return concat_outputs(outs)
 
 

@@ -9,7 +9,7 @@ targets next to class scores are compared with their argmax, and ``sample_weight
 whole samples.
 
     m = Accuracy()
-    m.update_state([1, 0, 2], [[.1, .8, .1], [.7, .2, .1], [.2, .2, .6]])
+    m.update_state([1, 0, 1], [[.1, .8, .1], [.7, .2, .1], [.2, .2, .6]])
     m.result()  # 0.666...
 """
 from __future__ import annotations

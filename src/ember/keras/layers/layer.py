@@ -436,7 +436,19 @@ class Layer(Module):
                 if id(w) not in seen:
                     seen.add(id(w))
                     out.append(w)
+        if self._tracks_plain_modules:
+            # ember.nn modules assigned in a subclassed Model train with it (Keras's
+            # TorchModuleWrapper habit): their parameters and buffers are its weights too
+            for m in self._modules.values():
+                if m is None or isinstance(m, Layer):
+                    continue
+                for w in list(m.parameters()) + list(m.buffers()):
+                    if id(w) not in seen:
+                        seen.add(id(w))
+                        out.append(w)
         return out
+
+    _tracks_plain_modules = False  # a Model sets it
 
     variables = weights
 

@@ -49,6 +49,8 @@ def _is_functional_call(args: tuple, kwargs: dict) -> bool:
 class Model(Trainer, Layer):
     """A trainable stack or graph of layers: ``Model(inputs, outputs)`` or a subclass."""
 
+    _tracks_plain_modules = True  # ember.nn modules in a subclass are trained and saved too
+
     def __new__(cls, *args, **kwargs):
         if cls is Model and _is_functional_call(args, kwargs):
             from .functional import Functional
