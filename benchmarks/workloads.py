@@ -6,8 +6,8 @@
 
 Every workload is written once against the PyTorch API and built for each library (``lib``
 is ``ember`` or ``torch``), so both sides run the identical model definition. Rounds
-interleave the two sides; the report gives the median step time, the spread (min–max of the
-round medians) and the ratio ember/torch.
+interleave the sides, each round starting with the next side; the report gives the median
+step time, the spread (min–max of the round medians) and the ratio ember/torch.
 """
 from __future__ import annotations
 
@@ -182,8 +182,11 @@ def run(names, rounds, steps, with_jit=False):
             step()
             fns[k] = (step, inner)
         per = {k: [] for k in libs}
-        for _ in range(rounds):
-            for k in libs:
+        order = list(libs)
+        for r in range(rounds):
+            # rotate who goes first: a side that runs right after torch shares the cores with
+            # torch's OpenMP threads while they spin down, so no side may always follow it
+            for k in order[r % len(order):] + order[:r % len(order)]:
                 step, inner = fns[k]
                 per[k].append(statistics.median(_time(step, inner) for _ in range(steps)))
         results[name] = per
