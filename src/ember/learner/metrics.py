@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..tensor import Tensor
-from ..train.metrics import to_numpy
+from ..train.metrics import _snake, to_numpy
 from ..train.recorder import batch_size
 
 __all__ = ["Metric", "AvgMetric", "AccumMetric", "AvgLoss", "AvgSmoothLoss", "ValueMetric",
@@ -424,15 +424,6 @@ def explained_variance_score(y_true, y_pred, sample_weight=None) -> float:
 
 
 # ----- metric classes ----------------------------------------------------------------------------
-
-def _snake(name: str) -> str:
-    out = []
-    for i, c in enumerate(name):
-        if c.isupper() and i and (not name[i - 1].isupper() or
-                                  (i + 1 < len(name) and name[i + 1].islower())):
-            out.append("_")
-        out.append(c.lower())
-    return "".join(out)
 
 
 def _func_name(func) -> str:
