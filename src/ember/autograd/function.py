@@ -25,7 +25,7 @@ import functools
 
 from .. import _state
 from ..tensor import Tensor
-from .graph import Node
+from .graph import Node, plain_node
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
 
@@ -119,21 +119,9 @@ class Function:
 
 
 def _record(op, inputs, args, ctx, index, outputs, t) -> Node:
-    node = object.__new__(Node)
-    node.op = op
-    node.inputs = inputs
-    node.edges = tuple((x._node if x._node is not None else x) if x.requires_grad else None
-                       for x in inputs)
-    node.attrs = {"ctx": ctx, "index": index, "outputs": outputs,
-                  "arg_is_tensor": tuple(isinstance(a, Tensor) for a in args)}
-    node.out = t._data
-    node.saved = None
-    node.versions = ()
-    node.out_version = None
-    node.hooks = None
-    node.retained = None
-    node.stack = None
-    return node
+    return plain_node(op, inputs, {"ctx": ctx, "index": index, "outputs": outputs,
+                                   "arg_is_tensor": tuple(isinstance(a, Tensor) for a in args)},
+                      t._data)
 
 
 def _op_for(cls):

@@ -43,6 +43,25 @@ class Node:
                      if e is not None)
 
 
+def plain_node(op, inputs, attrs, out) -> Node:
+    """A node for ``out`` whose rule keeps what it needs in ``attrs`` — no saved values or
+    version checks (custom ``autograd.Function`` outputs, compiled ``ember.jit`` calls)."""
+    node = object.__new__(Node)
+    node.op = op
+    node.inputs = tuple(inputs)
+    node.edges = tuple((x._node if x._node is not None else x) if x.requires_grad else None
+                       for x in node.inputs)
+    node.attrs = attrs
+    node.out = out
+    node.saved = None
+    node.versions = ()
+    node.out_version = None
+    node.hooks = None
+    node.retained = None
+    node.stack = None
+    return node
+
+
 def _creation_stack():
     """The user's part of the current call stack, for anomaly reports and jit error locations."""
     frames = traceback.extract_stack()[:-2]

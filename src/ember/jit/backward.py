@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _state
-from ..autograd.graph import Node
+from ..autograd.graph import plain_node
 from ..tensor import Tensor
 from .ir import Graph, Value
 
@@ -172,23 +172,9 @@ def _run_backward(node, g):
 def attach(entry, outputs: list, sources: list, saved: list, inputs: list) -> None:
     """Give the differentiable ``outputs`` (Tensors, in ``entry.diff`` order) one autograd
     node each whose rule runs the compiled backward graph."""
-    op = entry.backward_op
     specs = [(o.shape, o._data.dtype) for o in outputs]
-    edges = tuple((x._node if x._node is not None else x) if x.requires_grad else None
-                  for x in sources)
     for j, t in enumerate(outputs):
-        node = object.__new__(Node)
-        node.op = op
-        node.inputs = tuple(sources)
-        node.edges = edges
-        node.attrs = {"entry": entry, "index": j, "out_specs": specs, "saved": saved,
-                      "inputs": inputs}
-        node.out = t._data
-        node.saved = None
-        node.versions = ()
-        node.out_version = None
-        node.hooks = None
-        node.retained = None
-        node.stack = None
         t.requires_grad = True
-        t._node = node
+        t._node = plain_node(entry.backward_op, sources, {
+            "entry": entry, "index": j, "out_specs": specs, "saved": saved, "inputs": inputs},
+            t._data)
