@@ -518,3 +518,23 @@ def test_max_pool_indices_match_onnxruntime(tmp_path, ceil_mode):
     want_y, want_i = fn(x)
     np.testing.assert_allclose(y, want_y.numpy(), rtol=1e-6)
     np.testing.assert_array_equal(i, want_i.numpy())
+
+
+def test_multi_input_keras_model_matches_onnxruntime(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from ember import keras
+    from ember.keras import layers
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    h = layers.Concatenate()([layers.Dense(5, activation="relu")(a), layers.Dense(5)(b)])
+    model = keras.Model([a, b], [layers.Dense(2, activation="softmax")(h), layers.Dense(1)(h)])
+    rng = np.random.default_rng(0)
+    xa, xb = rng.standard_normal((2, 4), np.float32), rng.standard_normal((2, 3), np.float32)
+    path = str(tmp_path / "two.onnx")
+    export(model, (em.from_numpy(xa), em.from_numpy(xb)), path, input_names=["a", "b"],
+           dynamic_axes={"a": {0: "n"}, "b": {0: "n"}})
+    xa, xb = rng.standard_normal((7, 4), np.float32), rng.standard_normal((7, 3), np.float32)
+    got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(
+        None, {"a": xa, "b": xb})
+    want = model.predict([xa, xb], verbose=0)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)

@@ -72,11 +72,23 @@ def _callable(model_or_fn):
         fn = module if module is not None else model_or_fn._fn
         return fn, module, getattr(model_or_fn, "__name__", "ember_graph")
     if isinstance(model_or_fn, Module):
+        if _is_keras(model_or_fn):
+            # a Keras model takes its inputs as one list (a second positional argument
+            # would be ``training``), and has a name of its own
+            m = model_or_fn
+            return (lambda *xs: m(list(xs) if len(xs) > 1 else xs[0])), m, m.name
         return model_or_fn, model_or_fn, type(model_or_fn).__name__
     if callable(model_or_fn):
         return model_or_fn, None, getattr(model_or_fn, "__name__", "ember_graph")
     raise TypeError(f"ember.onnx.export: expected an ember Module, a jitted function or a "
                     f"function, got {type(model_or_fn).__name__}")
+
+
+def _is_keras(module) -> bool:
+    import sys
+    if "ember.keras.layers.layer" not in sys.modules:
+        return False
+    return isinstance(module, sys.modules["ember.keras.layers.layer"].Layer)
 
 
 def _split_args(args):
