@@ -550,3 +550,23 @@ def test_weight_constraints_are_applied_after_every_step():
         on_train_batch_end=lambda b, logs: seen.append(model.layers[0].get_weights()[0].min()))
     model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[cb])
     assert len(seen) == 8 and min(seen) >= 0.0
+
+
+def test_a_custom_train_step_is_refused_not_skipped():
+    from ember import keras
+
+    class Custom(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.d(x)
+
+        def train_step(self, data):  # Keras 3 habit: a custom step
+            return {}
+
+    m = Custom()
+    m.compile("sgd", "mse")
+    with pytest.raises(NotImplementedError, match="overrides train_step"):
+        m.fit(np.ones((4, 2), np.float32), np.ones((4, 1), np.float32), verbose=0)

@@ -748,6 +748,15 @@ class Trainer:
     def _assert_compiled(self, what: str) -> None:
         if not self.compiled:
             raise ValueError(f"You must call `compile()` before using the model ({what}).")
+        # a custom step would be silently skipped by ember's engine: say so instead
+        custom = [h for h in ("train_step", "test_step", "predict_step")
+                  if callable(getattr(type(self), h, None))]
+        if custom:
+            raise NotImplementedError(
+                f"{type(self).__name__} overrides {', '.join(custom)}: ember's fit/evaluate/"
+                f"predict run the ember.train engine and do not call custom steps. Write the "
+                f"loop with ember.train.Engine callbacks, or train the model with an ember.optim "
+                f"loop (PyTorch style)")
 
     @property
     def compiled_loss(self):
