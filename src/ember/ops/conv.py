@@ -254,6 +254,10 @@ def _gemm_wT_g(xp, w, gL, groups):
     cols = _ws.get(xp, "gcols", (N, G, K * Cog, L), gL.dtype)
     if G == 1:
         xp.matmul(wt[0], gL, out=cols[:, 0])
+    elif Ci == G:
+        # one input channel per group (depthwise): each product has an inner size of 1, an
+        # outer product that broadcasting does ~3x faster than a batch of tiny GEMMs
+        xp.multiply(wt.reshape(1, G, K * Cog, 1), gL.reshape(N, G, 1, L), out=cols)
     else:
         xp.matmul(wt, gL.reshape(N, G, Ci // G, L), out=cols)
     return cols.reshape(N, G, K, Cog, L)
