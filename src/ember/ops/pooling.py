@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from ..tensor import Tensor
-from .conv import _batched, _Geom, _ntuple
+from .conv import _batched, _geom, _ntuple
 from .registry import apply, register
 
 # ----- geometry -----------------------------------------------------------------------------
@@ -44,7 +44,8 @@ def _pool_geom(in_sp, kernel, stride, padding, dilation, ceil_mode):
     # pad the end far enough for the last (ceil-mode) window
     pads = tuple((p, max(p, (o - 1) * s + d * (k - 1) + 1 - n - p))
                  for n, k, s, p, d, o in zip(in_sp, kernel, stride, padding, dilation, out))
-    return _Geom(in_sp, kernel, stride, dilation, pads, out_sp=out, allow_flat=False)
+    return _geom(tuple(in_sp), tuple(kernel), tuple(stride), tuple(dilation), pads, out,
+                 False)
 
 
 def _disjoint(geo):
