@@ -48,3 +48,12 @@ def test_keras_mnist_convnet_reaches_95_percent(capsys, monkeypatch):
     out = capsys.readouterr().out
     acc = float(out.split("Test accuracy:")[1].split()[0])
     assert acc >= 0.95
+
+
+def test_deploy_digits_exports_runs_and_quantises(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    report = _load("deploy_digits").main(["--epochs", "2", "--out", str(tmp_path)])
+    assert report["accuracy"] >= 0.8
+    assert report["runtime_vs_eager"] < 1e-5
+    assert abs(report["int8_accuracy"] - report["accuracy"]) <= 0.02
+    assert report["onnx_kib"] / report["int8_onnx_kib"] >= 3.5
