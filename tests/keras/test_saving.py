@@ -405,3 +405,19 @@ def test_summary_of_file(tmp_path):
     text = saving.summary_of_file(tmp_path / "m.keras")
     assert text.startswith('Model: "saved_model"')
     assert "dense_x (Dense)" in text and " Total params: 15 (60.00 B)" in text
+
+
+def test_layers_deserialize_finds_registered_custom_layers():
+    from ember import keras
+
+    @keras.saving.register_keras_serializable(package="ember_tests")
+    class Tripler(keras.layers.Layer):
+        def call(self, x):
+            return x * 3
+
+        def compute_output_shape(self, shape):
+            return shape
+
+    cfg = keras.layers.serialize(Tripler())
+    assert cfg["registered_name"] == "ember_tests>Tripler"
+    assert type(keras.layers.deserialize(cfg)) is Tripler

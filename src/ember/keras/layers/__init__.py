@@ -59,14 +59,20 @@ def __getattr__(name: str):
 
 def serialize(layer: Layer) -> dict:
     """Keras's layer config dict: ``{"module", "class_name", "config", "registered_name"}``."""
+    from ..saving import _GLOBAL_CUSTOM_NAMES  # set by register_keras_serializable
     return {"module": "keras.layers", "class_name": type(layer).__name__,
-            "config": layer.get_config(), "registered_name": None}
+            "config": layer.get_config(),
+            "registered_name": _GLOBAL_CUSTOM_NAMES.get(type(layer))}
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> Layer:
     """Re-create a layer from :func:`serialize`'s output (built-in or ``custom_objects``)."""
     name = config.get("class_name")
     cls = (custom_objects or {}).get(name) or globals().get(name)
+    if cls is None:  # a class registered with keras.saving.register_keras_serializable
+        from ..saving import get_registered_object
+        cls = get_registered_object(config.get("registered_name") or name, custom_objects) \
+            or get_registered_object(name, custom_objects)
     if not (isinstance(cls, type) and issubclass(cls, Layer)):
         raise ValueError(f"keras.layers.deserialize: unknown layer class {name!r}; pass it in "
                          f"custom_objects")
