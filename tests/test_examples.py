@@ -44,6 +44,8 @@ def test_keras_mnist_convnet_reaches_95_percent(capsys, monkeypatch):
     import runpy
     import sys
     monkeypatch.setattr(sys, "argv", ["keras_mnist_convnet.py", "--epochs", "4"])
+    import ember
+    ember.manual_seed(0)  # the script draws its initial weights from the global generator
     runpy.run_path(str(EXAMPLES / "keras_mnist_convnet.py"), run_name="__main__")
     out = capsys.readouterr().out
     acc = float(out.split("Test accuracy:")[1].split()[0])
