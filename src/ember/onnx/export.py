@@ -32,6 +32,7 @@ from .. import _state
 from ..autograd.grad_mode import no_grad
 from ..jit.function import JitFunction, _flatten
 from ..jit.passes import eliminate_common_subexpressions, eliminate_dead_code
+from ..jit.passes.fold import foldable
 from ..jit.tracer import Tracer, tracing
 from ..nn.modules.module import Module
 from ..tensor import Tensor
@@ -391,7 +392,7 @@ def _fold(graph, info: _TraceInfo):
         node.inputs = [replace.get(id(v), v) for v in node.inputs]
         arrays = [info.static_value(v) for v in node.inputs]
         if node.inputs and all(a is not None for a in arrays) and \
-                not getattr(node.op, "random", False) and not info.dynamic_attrs(node):
+                foldable(node.op) and not info.dynamic_attrs(node):
             out_size = sum(int(np.prod(o.shape)) for o in node.outputs)
             if out_size <= max(1024, max(a.size for a in arrays)):
                 try:

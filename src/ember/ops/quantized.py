@@ -148,10 +148,10 @@ def _dequantize_linear(xp, q, scale, zero_point=None, *, axis=1):
     return out
 
 
-# Not random: the flag is how ember's passes and ONNX export are told never to fold this op
-# into a constant. Dequantised weights must stay int8 + DequantizeLinear in exported files
-# (4x smaller, and the QDQ form ONNX Runtime fuses into int8 kernels).
-_dequantize_linear.random = True
+# Never folded into a constant (jit passes, ONNX export): dequantised weights must stay int8 +
+# DequantizeLinear in exported files (4x smaller, and the QDQ form ONNX Runtime fuses into
+# int8 kernels).
+_dequantize_linear.fold = False
 
 
 @register("dynamic_quantized_linear")

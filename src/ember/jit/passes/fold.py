@@ -4,13 +4,18 @@ from __future__ import annotations
 import numpy as np
 
 
+def foldable(op) -> bool:
+    """Whether constant inputs make ``op``'s output a constant: not for random ops, nor for
+    ops declared ``fold = False`` (dequantised int8 weights stay int8 + dequantize)."""
+    return not getattr(op, "random", False) and getattr(op, "fold", True)
+
+
 def fold_constants(graph, xp=np):
     replace = {}
     kept = []
     for node in graph.nodes:
         node.inputs = [replace.get(id(v), v) for v in node.inputs]
-        if node.inputs and all(v.kind == "const" for v in node.inputs) and \
-                not getattr(node.op, "random", False):
+        if node.inputs and all(v.kind == "const" for v in node.inputs) and foldable(node.op):
             out = node.op.forward(xp, *[v.data for v in node.inputs], **node.attrs)
             if not node.op.extra:
                 outs = (out,)
