@@ -422,3 +422,30 @@ def test_in_place_writes_through_views_match_numpy(fn):
                 np.testing.assert_allclose(g.numpy(), w)
             np.testing.assert_allclose(x.numpy(), x_after)
     assert fast.retraces == 0
+
+
+def test_training_a_compiled_module_in_an_eager_loop_equals_eager():
+    """``model = ember.compile(model)`` then an ordinary PyTorch loop: the forward replays
+    compiled, backward runs its compiled backward graph, the optimiser stays eager."""
+    def run(compiled):
+        em.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                              nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.2), nn.Linear(16, 3))
+        net = em.compile(model) if compiled else model
+        opt = em.optim.AdamW(model.parameters(), lr=1e-2)
+        x, y = em.randn(6, 1, 4, 4), em.randint(0, 3, (6,))
+        losses = []
+        em.manual_seed(1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for _ in range(5):
+                opt.zero_grad()
+                loss = nn.functional.cross_entropy(net(x), y)
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+        return losses, model
+    (le, me), (lc, mc) = run(False), run(True)
+    np.testing.assert_allclose(lc, le, rtol=1e-6)
+    for (k, a), b in zip(me.state_dict().items(), mc.state_dict().values()):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
