@@ -477,3 +477,14 @@ def test_run_valid_false_skips_validation_batches_but_not_epoch_events():
     assert calls == [("batch", True)] * 2 + [("epoch", None)] + [("batch", True)] * 2 + \
         [("epoch", None)]
     assert TrainOnly().name == "train_only"
+
+
+def test_validate_and_predict_leave_the_epoch_of_a_fit():
+    x, y = _data()
+    model = _model()
+    e = Engine(model, F.cross_entropy, em.optim.SGD(model.parameters(), lr=0.1),
+               _batches(x, y, 20), _batches(x, y, 20), verbose=0)
+    e.fit(3)
+    e.validate()
+    e.predict([(x,)])
+    assert e.epoch == 2

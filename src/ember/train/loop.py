@@ -477,12 +477,13 @@ class Engine:
         data = self.valid_data if data is None else data
         if data is None:
             raise ValueError("Engine.validate: no data (pass data or set valid_data)")
+        epoch = self.epoch  # what a fit left (a validation outside fit counts as epoch 0)
         with self.added_cbs(cbs):
             self.phase, self.logs, self.epoch = "validate", {}, 0
             try:
                 self._do_epoch_validate(data)
             finally:
-                self.phase = None
+                self.phase, self.epoch = None, epoch
         return dict(self.logs)
 
     def predict(self, data: Iterable, cbs: Iterable | None = None):
@@ -493,12 +494,13 @@ class Engine:
         # no targets: neither the loss nor the metrics are computed (or shown)
         (loss_func, metrics), (self.loss_func, self.metrics) = (self.loss_func, self.metrics), \
             (None, [])
+        epoch = self.epoch
         with self.added_cbs([collect, *(cbs or [])]):
             self.phase, self.logs, self.epoch = "predict", {}, 0
             try:
                 self._do_epoch_validate(data)
             finally:
-                self.phase = None
+                self.phase, self.epoch = None, epoch
                 self.loss_func, self.metrics = loss_func, metrics
         return concat_outputs(outs)
 
