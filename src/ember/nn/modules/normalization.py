@@ -22,6 +22,14 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "Insta
            "InstanceNorm3d", "LayerNorm", "GroupNorm", "RMSNorm", "LocalResponseNorm"]
 
 
+def _affine_parameters(module, shape: tuple, affine: bool, bias: bool, kw: dict) -> None:
+    """The ``weight`` and ``bias`` of a normalisation layer (uninitialised; each layer's
+    ``reset_parameters`` fills them), or None where ``affine``/``bias`` are off."""
+    for name, on in (("weight", affine), ("bias", affine and bias)):
+        module.register_parameter(name, Parameter(ops.creation.empty(*shape, **kw)) if on
+                                  else None)
+
+
 class _NormBase(Module):
     """Common base of the batch and instance norms: affine parameters and running stats."""
 
@@ -35,15 +43,7 @@ class _NormBase(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         kw = {"dtype": dtype, "device": device}
-        if affine:
-            self.weight = Parameter(ops.creation.empty(num_features, **kw))
-            if bias:
-                self.bias = Parameter(ops.creation.empty(num_features, **kw))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (num_features,), affine, bias, kw)
         if track_running_stats:
             self.register_buffer("running_mean", ops.creation.zeros(num_features, **kw))
             self.register_buffer("running_var", ops.creation.ones(num_features, **kw))
@@ -190,16 +190,8 @@ class LayerNorm(Module):
         self.normalized_shape = _shape_tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        kw = {"dtype": dtype, "device": device}
-        if elementwise_affine:
-            self.weight = Parameter(ops.creation.empty(*self.normalized_shape, **kw))
-            if bias:
-                self.bias = Parameter(ops.creation.empty(*self.normalized_shape, **kw))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, self.normalized_shape, elementwise_affine, bias,
+                           {"dtype": dtype, "device": device})
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -229,16 +221,8 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        kw = {"dtype": dtype, "device": device}
-        if affine:
-            self.weight = Parameter(ops.creation.empty(num_channels, **kw))
-            if bias:
-                self.bias = Parameter(ops.creation.empty(num_channels, **kw))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (num_channels,), affine, bias,
+                           {"dtype": dtype, "device": device})
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
