@@ -457,7 +457,8 @@ def quantize_cmd(args) -> int:
     except ValueError as e:
         raise CLIError(str(e)) from None
     data = q.SerializeToString()
-    _write_atomic(args.output, data)
+    from .serialization import write_atomic
+    write_atomic(args.output, data)
     print(f"quantised {src} ({args.mode} int8) -> {args.output}: {_size(float_size)} -> "
           f"{_size(len(data))} ({float_size / len(data):.2f}x smaller)")
     # how far int8 moved the outputs, on the calibration data or a random input
@@ -475,24 +476,6 @@ def quantize_cmd(args) -> int:
     diff = _max_rel_diff(f32.run(None, feed), i8.run(None, feed))
     print(f"max relative output change float32 -> int8: {diff:.2e}")
     return 0
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename over ``path``."""
-    import os
-    import tempfile
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def summary_cmd(args) -> int:

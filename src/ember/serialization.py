@@ -331,6 +331,35 @@ def save(obj, f, pickle_module=None, pickle_protocol=None,
     _fsync_dir(folder)
 
 
+def write_atomic(path, data) -> None:
+    """Write ``data`` (bytes, or a function ``write(file_object)``) to ``path`` through a
+    temporary file beside it, then rename over it: a crash mid-write leaves the previous
+    file whole and no partial one. The file gets the usual permissions and is fsynced."""
+    path = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save to {path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    mode = _default_mode(path)  # mkstemp makes 0600 files
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(folder)
+
+
 def _read(f) -> tuple:
     if hasattr(f, "read"):
         return f.read(), repr(getattr(f, "name", "<file object>"))

@@ -12,12 +12,12 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 from typing import Callable
 
 import numpy as np
 
 from ..tensor import Tensor
+from ..serialization import write_atomic
 from ..utils.data.dataset import Dataset
 
 __all__ = ["MNIST", "FashionMNIST", "read_idx"]
@@ -158,7 +158,7 @@ class MNIST(Dataset):
                 if got != md5:
                     errors.append(f"{url}: MD5 mismatch (got {got}, expected {md5})")
                     continue
-                _write_atomic(dest, data)
+                write_atomic(dest, data)
                 break
             else:
                 raise RuntimeError(
@@ -227,15 +227,3 @@ def _md5(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".download-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

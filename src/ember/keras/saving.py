@@ -21,17 +21,17 @@ rename).
 """
 from __future__ import annotations
 
-import contextlib
 import datetime
 import io
 import json
 import os
-import tempfile
 import threading
 import warnings
 import zipfile
 
 import numpy as np
+
+from ..serialization import write_atomic
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "model_from_json",
            "register_keras_serializable", "get_custom_objects", "custom_object_scope",
@@ -251,29 +251,6 @@ def model_from_json(json_string: str, custom_objects: dict | None = None):
 # ----- files -------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: str, write) -> None:
-    """``write(file_object)`` into a temporary file beside ``path``, then rename over it."""
-    path = os.path.abspath(path)
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"cannot save to {path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    from ..serialization import _default_mode, _fsync_dir
-    mode = _default_mode(path)  # mkstemp makes 0600 files; give the usual permissions
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    _fsync_dir(folder)
-
-
 def _safetensors_bytes(arrays: dict) -> bytes:
     import safetensors.numpy
     return safetensors.numpy.save({k: np.require(v, requirements="C") for k, v in arrays.items()},
@@ -360,7 +337,7 @@ def save_model(model, filepath, overwrite: bool = True, zipped=None, **kwargs) -
             z.writestr(_WEIGHTS, weights)
             if opt_state is not None:
                 z.writestr(_OPTIMIZER, opt_state)
-    _atomic_write(path, write)
+    write_atomic(path, write)
 
 
 def _open_keras_zip(path: str) -> zipfile.ZipFile:
@@ -572,7 +549,7 @@ def save_weights(model, filepath, overwrite: bool = True) -> None:
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"save_weights: {path} exists and overwrite=False")
     data = _safetensors_bytes(_weights_of(model))
-    _atomic_write(path, lambda f: f.write(data))
+    write_atomic(path, data)
 
 
 def load_weights(model, filepath, skip_mismatch: bool = False) -> None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 
 import numpy as np
 
+from ..serialization import write_atomic
 from .saving import (  # Keras re-exports its serialization helpers in keras.utils
     custom_object_scope, deserialize_keras_object, get_custom_objects, get_registered_name,
     get_registered_object, register_keras_serializable, serialize_keras_object)
@@ -93,17 +93,12 @@ def _hash_file(path: str, algorithm: str) -> str:
 
 def _download_atomic(url: str, dest: str) -> None:
     """Fetch ``url`` into ``dest`` through a temporary file: a failed download leaves no file."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".download-")
-    try:
+    def copy(out):
         req = urllib.request.Request(url, headers={"User-Agent": "ember"})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(req, timeout=60) as r:
+        with urllib.request.urlopen(req, timeout=60) as r:
             for block in iter(lambda: r.read(1 << 20), b""):
                 out.write(block)
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    write_atomic(dest, copy)
 
 
 def get_file(fname: str | None = None, origin: str | None = None, file_hash: str | None = None,

@@ -315,11 +315,8 @@ def main(argv: list | None = None) -> int:
     print(f"{n} of {len(ran)} claimed cases pass ({time.perf_counter() - t0:.1f} s)")
     if args.out:
         text = to_markdown(results)
-        import os
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, args.out)
+        from ..serialization import write_atomic
+        write_atomic(args.out, text.encode())
         print(f"wrote {args.out}")
     return 0
 

@@ -22,8 +22,6 @@ The export goes through ember's one IR:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 
 import numpy as np
@@ -35,6 +33,7 @@ from ..jit.passes import eliminate_common_subexpressions, eliminate_dead_code
 from ..jit.passes.fold import foldable
 from ..jit.tracer import Tracer, tracing
 from ..nn.modules.module import Module
+from ..serialization import write_atomic
 from ..tensor import Tensor
 from ._builder import NOT_EXPORTABLE, Emitter, Unsupported, _Skip, is_training_only, \
     onnx_type
@@ -626,19 +625,7 @@ def _save(model, f) -> None:
     if hasattr(f, "write"):
         f.write(data)
         return
-    path = os.fspath(f)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".ember-onnx-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)  # atomic: a crash leaves the previous file whole
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(f, data)  # a crash leaves the previous file whole
 
 
 # ----- the export, step by step ------------------------------------------------------------

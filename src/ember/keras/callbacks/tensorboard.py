@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 
+from ...serialization import write_atomic
 from . import _event_file as ev
 from .callback import Callback
 
@@ -185,10 +186,7 @@ class TensorBoard(Callback):
                              f"{metadata.keys()}")
         os.makedirs(self.log_dir, exist_ok=True)
         path = os.path.join(self.log_dir, "projector_config.pbtxt")
-        tmp = path + f".tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.write("".join(line + "\n" for line in lines))
-        os.replace(tmp, path)
+        write_atomic(path, "".join(line + "\n" for line in lines).encode())
 
     def _record_batch(self) -> bool:
         return self.update_freq != "epoch" and self._global_train_batch % self.update_freq == 0
