@@ -8,7 +8,7 @@ import numpy as np
 
 from ... import serialization
 from ...ops.random import get_rng_state, set_rng_state
-from .callback import Callback
+from .callback import Callback, save_due_on_batch
 
 _FORMAT = "ember.keras.BackupAndRestore"
 _VERSION = 1
@@ -134,22 +134,8 @@ class BackupAndRestore(Callback):
             self._save_model(step=0)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self._should_save_on_batch(batch):
+        if save_due_on_batch(self, batch):
             self._save_model(step=batch + 1)
-
-    def _should_save_on_batch(self, batch: int) -> bool:
-        if self.save_freq == "epoch":
-            return False
-        if batch <= self._last_batch_seen:  # a new epoch
-            add_batches = batch + 1
-        else:
-            add_batches = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += add_batches
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
-            return True
-        return False
 
     def _state(self, step: int) -> dict[str, Any]:
         model = self.model

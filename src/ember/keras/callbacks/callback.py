@@ -115,3 +115,20 @@ class Callback:
     @_default
     def on_predict_end(self, logs: dict | None = None) -> None:
         """Called at the end of ``predict``."""
+
+
+def save_due_on_batch(cb, batch: int) -> bool:
+    """Keras's counting for ``save_freq=<int>`` (ModelCheckpoint, BackupAndRestore): add the
+    batches seen since the last call (batch numbers restart at 0 each epoch) to
+    ``cb._batches_seen_since_last_saving``; True, and the count restarts, once it reaches
+    ``cb.save_freq``."""
+    if cb.save_freq == "epoch":
+        return False
+    last = cb._last_batch_seen
+    cb._batches_seen_since_last_saving += batch + 1 if last is None or batch <= last \
+        else batch - last
+    cb._last_batch_seen = batch
+    if cb._batches_seen_since_last_saving >= cb.save_freq:
+        cb._batches_seen_since_last_saving = 0
+        return True
+    return False

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from .callback import save_due_on_batch
 from .monitor_callback import MonitorCallback
 
 
@@ -55,7 +56,7 @@ class ModelCheckpoint(MonitorCallback):
                              f"format). Received: filepath={self.filepath}")
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self._should_save_on_batch(batch):
+        if save_due_on_batch(self, batch):
             self._save_model(epoch=self._current_epoch, batch=batch, logs=logs)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -66,20 +67,6 @@ class ModelCheckpoint(MonitorCallback):
             self._set_monitor_op()
         if self.save_freq == "epoch":
             self._save_model(epoch=epoch, batch=None, logs=logs)
-
-    def _should_save_on_batch(self, batch: int) -> bool:
-        if self.save_freq == "epoch":
-            return False
-        if self._last_batch_seen is None or batch <= self._last_batch_seen:
-            add_batches = batch + 1  # a new epoch: batches count from 0
-        else:
-            add_batches = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += add_batches
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
-            return True
-        return False
 
     def _should_save_model(self, epoch: int, batch: int | None, logs: dict | None,
                            filepath: str) -> bool:
