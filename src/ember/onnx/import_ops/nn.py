@@ -193,14 +193,21 @@ def _lowest(x):
     return -math.inf if dt.kind == "f" else int(np.iinfo(dt).min)
 
 
-@rule("MaxPool", check=_pool_check)
-def _max_pool(ctx, node, ins):
-    x = ins[0]
+def _pool_geometry(ctx, node, x):
+    """A pooling node's kernel, rank, strides, dilations, (begin, end) pads, output size
+    and window extent per spatial dim."""
     kernel = node.attr("kernel_shape")
     nd, strides, dilations = _spatial(ctx, node, x, kernel)
     pairs, out = _window_pads(ctx, node, list(x.shape[2:]), kernel, strides, dilations,
                               pool=True)
     ext = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
+    return kernel, nd, strides, dilations, pairs, out, ext
+
+
+@rule("MaxPool", check=_pool_check)
+def _max_pool(ctx, node, ins):
+    x = ins[0]
+    kernel, nd, strides, dilations, pairs, out, ext = _pool_geometry(ctx, node, x)
     src = A.cast(x, D.int16) if x._data.dtype in (np.int8, np.uint8) else x
     xp = _pad_to_windows(src, pairs, out, strides, ext, _lowest(src))
     attrs = {"kernel": tuple(kernel), "stride": tuple(strides), "padding": (0,) * nd,
@@ -249,11 +256,7 @@ def _window_counts(in_sp, pairs, out, kernel, strides, dilations, include_pad: b
 @rule("AveragePool", check=_pool_check)
 def _avg_pool(ctx, node, ins):
     x = ins[0]
-    kernel = node.attr("kernel_shape")
-    nd, strides, dilations = _spatial(ctx, node, x, kernel)
-    pairs, out = _window_pads(ctx, node, list(x.shape[2:]), kernel, strides, dilations,
-                              pool=True)
-    ext = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
+    kernel, nd, strides, dilations, pairs, out, ext = _pool_geometry(ctx, node, x)
     include = bool(node.attr("count_include_pad", 0))
     sums = _window_sum(_pad_to_windows(x, pairs, out, strides, ext, 0.0), kernel, strides,
                        dilations)
@@ -264,11 +267,7 @@ def _avg_pool(ctx, node, ins):
 @rule("LpPool", check=_pool_check)
 def _lp_pool(ctx, node, ins):
     x = ins[0]
-    kernel = node.attr("kernel_shape")
-    nd, strides, dilations = _spatial(ctx, node, x, kernel)
-    pairs, out = _window_pads(ctx, node, list(x.shape[2:]), kernel, strides, dilations,
-                              pool=True)
-    ext = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
+    kernel, nd, strides, dilations, pairs, out, ext = _pool_geometry(ctx, node, x)
     p = float(node.attr("p", 2))
     powered = A.pow(U.abs(x), p)
     sums = _window_sum(_pad_to_windows(powered, pairs, out, strides, ext, 0.0), kernel,
