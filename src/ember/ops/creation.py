@@ -25,10 +25,10 @@ def _finish(arr, dtype, device, requires_grad) -> Tensor:
     return t
 
 
-def wrap_constant(arr, dev) -> Tensor:
-    """Wrap an array ember made from Python values (not from any tensor's data) as a Tensor;
-    under ``ember.jit`` it is recorded as a graph constant."""
-    t = Tensor._wrap(arr, dev)
+def wrap_constant(arr, dev=None) -> Tensor:
+    """Wrap an array ember made from Python values (not from any tensor's data) as a Tensor
+    (on ``dev``, default the CPU); under ``ember.jit`` it is recorded as a graph constant."""
+    t = Tensor._wrap(arr, dev if dev is not None else get_device("cpu"))
     if _state.tracer is not None:
         _state.tracer.constant(t)
     return t

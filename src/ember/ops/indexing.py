@@ -219,8 +219,7 @@ def _as_value(values, like: Tensor) -> Tensor:
 def _constant(arr, dev=None) -> Tensor:
     """An array made from Python values (a graph constant under ember.jit)."""
     from .creation import wrap_constant  # creation imports this module's functions
-    return wrap_constant(arr, dev) if dev is not None else wrap_constant(arr, Tensor._wrap(
-        arr)._dev)
+    return wrap_constant(arr, dev)
 
 
 def setitem(x: Tensor, key, value) -> None:
